@@ -1,0 +1,46 @@
+"""The exact macroscopic theory of the Persian Rug (numpy, scipy, sympy; never torch).
+
+The toy model x' = ReLU(W x + b) on sparse features x_i = Bernoulli(p) U[0, 1], reduced by statistical
+permutation symmetry to three numbers: the diagonal a, the bias b and the interference standard
+deviation sigma. See docs/theory.md for every derivation.
+"""
+
+from .bounds import linear_loss, mmse_loss, mmse_on_loss, welch_sigma
+from .gaussian import relu_moment
+from .loss import loss_terms, macroscopic_loss
+from .moments import FeatureMoments, feature_moments
+from .optimum import OptimalAB, optimal_a, optimal_ab, optimal_loss
+from .scaling import (
+    LOWER_BOUND_CONSTANT,
+    ScalingFit,
+    fit_scaling,
+    lower_bound,
+    r0_limit,
+    small_r_loss,
+    upper_bound_ansatz,
+    upper_bound_scaling,
+)
+
+__all__ = [
+    "LOWER_BOUND_CONSTANT",
+    "FeatureMoments",
+    "OptimalAB",
+    "ScalingFit",
+    "fit_scaling",
+    "lower_bound",
+    "r0_limit",
+    "small_r_loss",
+    "upper_bound_ansatz",
+    "upper_bound_scaling",
+    "feature_moments",
+    "linear_loss",
+    "loss_terms",
+    "macroscopic_loss",
+    "mmse_loss",
+    "mmse_on_loss",
+    "optimal_a",
+    "optimal_ab",
+    "optimal_loss",
+    "relu_moment",
+    "welch_sigma",
+]

@@ -1,0 +1,193 @@
+"""Command line of :mod:`theory`: ``python -m theory {loss,optimum,bound,curve} ... [--json]``.
+
+Bad input prints one line to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import (
+    linear_loss,
+    loss_terms,
+    lower_bound,
+    macroscopic_loss,
+    mmse_loss,
+    optimal_ab,
+    optimal_loss,
+    r0_limit,
+    upper_bound_ansatz,
+    welch_sigma,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _emit(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, sort_keys=False))
+    else:
+        width = max(len(k) for k in result)
+        for key, value in result.items():
+            text = f"{value:.10g}" if isinstance(value, float) else str(value)
+            print(f"{key:<{width}}  {text}")
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename: never a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _cmd_loss(args) -> dict:
+    l_off, l_on = loss_terms(args.a, args.b, args.sigma, args.p)
+    return {
+        "a": args.a,
+        "b": args.b,
+        "sigma": args.sigma,
+        "p": args.p,
+        "loss": float(macroscopic_loss(args.a, args.b, args.sigma, args.p)),
+        "loss_off": float(l_off),
+        "loss_on": float(l_on),
+    }
+
+
+def _cmd_optimum(args) -> dict:
+    if args.r is None and args.sigma is None:
+        raise ValueError("give --r (sigma is then the Welch minimum) or --sigma")
+    return optimal_ab(args.p, args.r, sigma=args.sigma).as_dict()
+
+
+def _cmd_bound(args) -> dict:
+    sigma = float(welch_sigma(args.p, args.r))
+    return {
+        "p": args.p,
+        "r": args.r,
+        "welch_sigma": sigma,
+        "lower_bound": float(lower_bound(args.p, sigma)),
+        "mmse_loss": float(mmse_loss(args.p, sigma)),
+        "optimal_loss": float(optimal_loss(args.p, args.r)),
+        "upper_bound_ansatz": float(upper_bound_ansatz(args.p, args.r)) if args.p < 1 else math.nan,
+        "linear_loss": float(linear_loss(args.p, args.r)),
+        "r0_limit": float(r0_limit(args.p)),
+    }
+
+
+def _cmd_curve(args) -> dict:
+    if args.n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {args.n}")
+    if not 0 < args.r_min < args.r_max <= 1:
+        raise ValueError(f"need 0 < r-min < r-max <= 1, got r-min={args.r_min}, r-max={args.r_max}")
+    r = np.linspace(args.r_min, args.r_max, args.n)
+    sigma = np.asarray(welch_sigma(args.p, r))
+    rows = {
+        "r": r,
+        "welch_sigma": sigma,
+        "optimal_loss": np.asarray(optimal_loss(args.p, r)),
+        "linear_loss": np.asarray(linear_loss(args.p, r)),
+        "mmse_loss": np.asarray(mmse_loss(args.p, sigma)),
+    }
+    out = Path(args.out)
+    csv_path = out / "curve.csv"
+    png_path = out / "curve.png"
+
+    def write_csv(tmp):
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(list(rows))
+            for i in range(r.size):
+                writer.writerow([repr(float(rows[k][i])) for k in rows])
+
+    _atomic_write(csv_path, write_csv)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(r, rows["linear_loss"], label="optimal linear, (1-r) Var x", color="0.4", ls="--")
+    ax.plot(r, rows["optimal_loss"], label="L*(p, r), ReLU at the Welch sigma", color="C0", lw=2)
+    ax.plot(r, rows["mmse_loss"], label="MMSE bound (any elementwise decoder)", color="C3", ls=":")
+    ax.set_xlabel("compression ratio r = n_d / n_s")
+    ax.set_ylabel("loss per feature")
+    ax.set_title(f"Macroscopic theory at p = {args.p:g}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    _atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return {"p": args.p, "n": int(args.n), "csv": str(csv_path), "png": str(png_path)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m theory", description="The exact macroscopic theory of the Persian Rug.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def add(name, help_text, func):
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--json", action="store_true", help="print a JSON object")
+        cmd.set_defaults(func=func)
+        return cmd
+
+    cmd = add("loss", "L(a, b, sigma; p) of eq. 5 and its off/on parts", _cmd_loss)
+    cmd.add_argument("--a", type=float, required=True, help="diagonal of W")
+    cmd.add_argument("--b", type=float, required=True, help="bias")
+    cmd.add_argument("--sigma", type=float, required=True, help="interference standard deviation (>= 0)")
+    cmd.add_argument("--p", type=float, required=True, help="feature probability in (0, 1]")
+
+    cmd = add("optimum", "optimal a and b at the Welch sigma for r (or at a given sigma)", _cmd_optimum)
+    cmd.add_argument("--p", type=float, required=True, help="feature probability in (0, 1]")
+    cmd.add_argument("--r", type=float, help="compression ratio n_d / n_s in (0, 1]")
+    cmd.add_argument("--sigma", type=float, help="interference standard deviation (overrides the Welch minimum)")
+
+    cmd = add("bound", "Welch sigma, and the loss bounds and baselines at (p, r)", _cmd_bound)
+    cmd.add_argument("--p", type=float, required=True, help="feature probability in (0, 1]")
+    cmd.add_argument("--r", type=float, required=True, help="compression ratio in (0, 1]")
+
+    cmd = add("curve", "L*, the linear baseline and the MMSE bound against r: a CSV and a PNG", _cmd_curve)
+    cmd.add_argument("--p", type=float, required=True, help="feature probability in (0, 1]")
+    cmd.add_argument("--r-min", type=float, default=0.01, help="smallest r (default 0.01)")
+    cmd.add_argument("--r-max", type=float, default=1.0, help="largest r (default 1)")
+    cmd.add_argument("--n", type=int, default=50, help="number of r values (default 50)")
+    cmd.add_argument("--out", default="curve", help="output folder (default ./curve)")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result = args.func(args)
+    except ValueError as exc:
+        sys.stderr.write(f"python -m theory {args.command}: error: {exc}\n")
+        return 2
+    _emit(result, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
