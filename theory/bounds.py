@@ -24,7 +24,8 @@ def welch_sigma(p, r):
 
     For W of rank n_d = r n_s with unit diagonal, the mean over rows of Var(nu_i) is
     Var(x) (Tr(W W^T) - n_s) / n_s >= Var(x) (n_s / n_d - 1), with equality exactly when W is
-    symmetric with all non-zero eigenvalues equal (a projector, e.g. the Persian rug). Returned as a
+    symmetric with all non-zero eigenvalues equal (a multiple of a projector, e.g. the Persian rug,
+    whose R^2 = (n_s/n_d) R). Returned as a
     standard deviation. p in (0, 1], r in (0, 1]; broadcasts.
     """
     p = check_p(p)
