@@ -28,10 +28,12 @@ from .loss import _broadcast, _loss_terms_flat, relu_output_moments
 
 __all__ = ["OptimalAB", "optimal_a", "optimal_ab", "optimal_loss"]
 
-# Thresholds searched, in units of sigma. Below -40 sigma an off feature never fires and the
-# optimum is never there for p >= 1e-300; far above 0 the model is linear (its loss tends to the
-# linear one from above), reached geometrically up to 1e4 sigma.
-_GAMMA_GRID = np.concatenate([np.arange(-40.0, 8.0, 1.0), np.geomspace(8.0, 1e4, 12)])
+# Thresholds searched, in units of sigma: a linear grid on [-40, 8) (below -40 sigma an off feature
+# never fires, and the optimum is never there for p >= 1e-300), then geometric from 8 to far above
+# the noise, where the model is affine and its loss tends to the linear one from above.
+_GAMMA_LINEAR = np.arange(-40.0, 8.0, 1.0)
+_GAMMA_KNEE = 8.0
+_GEOMETRIC_POINTS = 12
 _GOLDEN_STEPS = 36
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 
@@ -59,13 +61,21 @@ def _minimise_profile(sigma, p):
     Returns (loss, a, b) at the optimum.
     """
     n = sigma.size
-    grid = _GAMMA_GRID
-    k = grid.size
-    losses = _profile(np.repeat(grid[None, :], n, 0).ravel(), np.repeat(sigma, k), np.repeat(p, k))[0]
-    losses = losses.reshape(n, k)
+    # Far above the noise the optimum threshold tends to E x (Var x + sigma^2) / Var x, where the
+    # affine model's intercept is right: the geometric part of the grid reaches 10x past it.
+    ex, var = p / 2.0, p * (4.0 - 3.0 * p) / 12.0
+    gamma_top = np.maximum(1e4, 10.0 * ex * (var + sigma * sigma) / (var * sigma))
+    steps = np.linspace(0.0, 1.0, _GEOMETRIC_POINTS)[None, :]
+    grid = np.concatenate(
+        [np.broadcast_to(_GAMMA_LINEAR, (n, _GAMMA_LINEAR.size)), _GAMMA_KNEE * (gamma_top[:, None] / _GAMMA_KNEE) ** steps],
+        axis=1,
+    )
+    k = grid.shape[1]
+    losses = _profile(grid.ravel(), np.repeat(sigma, k), np.repeat(p, k))[0].reshape(n, k)
     best = np.argmin(losses, axis=1)
-    lo = grid[np.maximum(best - 1, 0)]
-    hi = grid[np.minimum(best + 1, k - 1)]
+    rows = np.arange(n)
+    lo = grid[rows, np.maximum(best - 1, 0)]
+    hi = grid[rows, np.minimum(best + 1, k - 1)]
     # golden-section search on [lo, hi], all points at once
     x1 = hi - _INV_PHI * (hi - lo)
     x2 = lo + _INV_PHI * (hi - lo)
@@ -81,10 +91,10 @@ def _minimise_profile(sigma, p):
         probe = np.where(left, x1, x2)
         f_probe = _profile(probe, sigma, p)[0]
         f1, f2 = np.where(left, f_probe, f2), np.where(left, f1, f_probe)
-    candidates = np.stack([x1, x2, grid[best]])
-    values = np.stack([f1, f2, losses[np.arange(n), best]])
+    candidates = np.stack([x1, x2, grid[rows, best]])
+    values = np.stack([f1, f2, losses[rows, best]])
     pick = np.argmin(values, axis=0)
-    gamma = candidates[pick, np.arange(n)]
+    gamma = candidates[pick, rows]
     loss, a = _profile(gamma, sigma, p)
     return loss, a, a * gamma * sigma
 
