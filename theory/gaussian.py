@@ -171,12 +171,16 @@ def segment_integrals(w0, dw) -> dict:
     shape = np.broadcast_shapes(w0.shape, dw.shape)
     w0 = np.broadcast_to(w0, shape).ravel()
     dw = np.broadcast_to(dw, shape).ravel()
-    w1 = np.minimum(w0 + dw, 0.0)
+    w0 = np.maximum(w0, -_W_CLIP)
+    dw = np.clip(dw, -_W_CLIP, _W_CLIP)
+    w1 = np.clip(w0 + dw, -_W_CLIP, 0.0)
+    # Below -39 every psi_k (k <= 4) is under the smallest double: the whole segment integrates to 0.
+    vanishing = np.maximum(w0, w1) < -39.0
     scale = np.maximum(1.0, np.maximum(np.abs(w0), np.abs(w1)))
-    use_series = np.abs(dw) * scale < _SERIES_THRESHOLD
-    out = {key: np.empty(w0.shape) for key in ((0, 1), (1, 1), (0, 2))}
+    use_series = (np.abs(dw) * scale < _SERIES_THRESHOLD) & ~vanishing
+    out = {key: np.zeros(w0.shape) for key in ((0, 1), (1, 1), (0, 2))}
 
-    closed = ~use_series
+    closed = ~use_series & ~vanishing
     if closed.any():
         a0, a1, d = w0[closed], w1[closed], dw[closed]
         t0 = relu_tails(-a0, kmax=4)

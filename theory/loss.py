@@ -56,26 +56,27 @@ def _pieces(a, b, t):
         yield lo, hi, a * mid + b <= 0
 
 
-def _tail_integrals(a, b, t, lo, hi):
+def _tail_integrals(a, b, t, lo, hi, negative):
     """For the piece [lo, hi] on which a u + b keeps its sign, with w(u) = -|a u + b| / t:
 
-    returns (int psi_1(w) du, int u psi_1(w) du, int psi_2(w) du) over [lo, hi], zero where t = 0.
+    returns (int u psi_1(w) du, int psi_2(w) du) over [lo, hi], zero where t = 0.
     """
     length = hi - lo
     live = (t > 0) & (length > 0)
-    i1 = np.zeros_like(t)
     iu1 = np.zeros_like(t)
     i2 = np.zeros_like(t)
     if live.any():
         al, bl, tl, lol, hil = a[live], b[live], t[live], lo[live], hi[live]
-        w_lo = -np.abs(al * lol + bl) / tl
-        w_hi = -np.abs(al * hil + bl) / tl
         ell = hil - lol
-        seg = segment_integrals(w_lo, w_hi - w_lo)
-        i1[live] = ell * seg[(0, 1)]
+        # |a u + b| = s (a u + b) on the piece, s = -1 where a u + b <= 0: the slope of w is exact
+        s = np.where(negative[live], -1.0, 1.0)
+        with np.errstate(over="ignore"):  # infinite w for a denormal t: tails of exactly 0
+            w_lo = -np.abs(al * lol + bl) / tl
+            slope = -s * al * ell / tl
+        seg = segment_integrals(w_lo, slope)
         iu1[live] = ell * (lol * seg[(0, 1)] + ell * seg[(1, 1)])
         i2[live] = ell * seg[(0, 2)]
-    return i1, iu1, i2
+    return iu1, i2
 
 
 def _broadcast(*arrays):
@@ -88,7 +89,8 @@ def _off_term(b, t):
     live = t > 0
     tail2 = np.zeros_like(t)
     if live.any():
-        tail2[live] = relu_tails(np.abs(b[live]) / t[live], kmax=2)[2]
+        with np.errstate(over="ignore"):  # |b| / t = inf for a denormal t: a tail of exactly 0
+            tail2[live] = relu_tails(np.abs(b[live]) / t[live], kmax=2)[2]
     positive = b > 0
     return np.where(positive, b * b + t * t - t * t * tail2, t * t * tail2)
 
@@ -98,7 +100,7 @@ def _loss_terms_flat(a, b, sigma):
     l_off = _off_term(b, t)
     l_on = np.zeros_like(t)
     for lo, hi, negative in _pieces(a, b, t):
-        _, iu1, i2 = _tail_integrals(a, b, t, lo, hi)
+        iu1, i2 = _tail_integrals(a, b, t, lo, hi, negative)
         # z <= 0: u^2 - 2 u t psi_1(z) + t^2 psi_2(z)
         below = _square_integral(1.0, 0.0, lo, hi) - 2.0 * t * iu1 + t * t * i2
         # z >= 0: (u - m)^2 + t^2 - t^2 psi_2(-z) - 2 u t psi_1(-z), with u - m = (1 - a) u - b
@@ -186,7 +188,7 @@ def relu_output_moments(a, b, t):
     mu = np.zeros_like(t)
     sq = np.zeros_like(t)
     for lo, hi, negative in _pieces(a, b, t):
-        _, iu1, i2 = _tail_integrals(a, b, t, lo, hi)
+        iu1, i2 = _tail_integrals(a, b, t, lo, hi, negative)
         # E r = t psi_1(z): the tail where z <= 0, m + t psi_1(-z) where z >= 0
         u_m = a * (hi**3 - lo**3) / 3.0 + b * (hi**2 - lo**2) / 2.0  # int u (a u + b) du
         mu += np.where(negative, t * iu1, u_m + t * iu1)
