@@ -22,11 +22,11 @@ is the difference of two numbers of size :math:`10^{-21}`). So we evaluate the *
 :math:`\psi_k(-w)`, :math:`w \ge 0`, in three regimes, each accurate to a few ulps:
 
 * :math:`w < 2`: the closed forms (the cancellation costs at most a factor ~100);
-* :math:`2 \le w < 10`: Miller's backward recurrence on the Stein relation, which is stable downwards
+* :math:`2 \le w < 30`: Miller's backward recurrence on the Stein relation, which is stable downwards
   because :math:`\psi_k(-w)` is its minimal solution; normalised by the Mills ratio through ``erfcx``;
-* :math:`w \ge 10`: the asymptotic series
-  :math:`\psi_k(-w) = \varphi(w)\sum_j (-1)^j\,(k+2j)!/(2^j j!\,w^{k+2j+1})`, 30 terms (relative error
-  below 1e-15 at w = 10 and smaller beyond).
+* :math:`w \ge 30`: the asymptotic series
+  :math:`\psi_k(-w) = \varphi(w)\sum_j (-1)^j\,(k+2j)!/(2^j j!\,w^{k+2j+1})`, 10 terms (relative error
+  below 1e-17 at w = 30 and smaller beyond).
 
 For :math:`z > 0` the reflection :math:`\psi_k(z) = m_k(z) - (-1)^k\psi_k(-z)` has no cancellation.
 """
@@ -45,8 +45,16 @@ _SQRT_HALF_PI = math.sqrt(math.pi / 2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 # Past this the tails are below the smallest double for every k <= KMAX; clipping keeps w*w finite.
 _W_CLIP = 1e100
-_MILLER_START = 128
-_ASYMPTOTIC_TERMS = 30
+# Miller's recurrence converges like exp(-c w sqrt(K)) (c ~ 1.5) from a start K: (lo, hi, K) bands
+# chosen for full double precision. From w = 30 on, 10 terms of the asymptotic series suffice
+# (the 10th term is below 1e-17 of the first).
+_MILLER_BANDS = ((2.0, 3.0, 160), (3.0, 5.0, 96), (5.0, 10.0, 48), (10.0, 30.0, 24))
+_ASYMPTOTIC_FROM = 30.0
+_ASYMPTOTIC_TERMS = 10
+_ASYMPTOTIC_COEFF = [
+    [math.factorial(k + 2 * j) / (2**j * math.factorial(j)) for j in range(_ASYMPTOTIC_TERMS)]
+    for k in range(KMAX + 1)
+]
 _SERIES_TERMS = 30
 # Segment integrals switch from the closed form to the Taylor series below this |dw| * max(1, |w|).
 _SERIES_THRESHOLD = 0.5
@@ -68,6 +76,24 @@ def _moment_polynomial(k: int, z: np.ndarray) -> np.ndarray:
         z * (z2 + 3.0),
         z2 * (z2 + 6.0) + 3.0,
     )[k]
+
+
+def _miller(w: np.ndarray, kmax: int, start: int) -> np.ndarray:
+    """psi_k(-w) / phi(w), k = 0..kmax, by Miller's backward recurrence (w >= 2, flat array).
+
+    psi_{k-2} = (psi_k + w psi_{k-1}) / (k - 1) run downwards from (0, 1) at ``start``; normalised by
+    psi_0(-w) / phi(w), the Mills ratio, through erfcx. In the bands used the unnormalised values stay
+    far inside the range of doubles: no rescaling needed.
+    """
+    upper = np.zeros_like(w)  # y_k
+    lower = np.ones_like(w)  # y_{k-1}
+    saved = np.empty((kmax + 1, w.size))
+    for k in range(start, 1, -1):
+        upper, lower = lower, (upper + w * lower) / (k - 1)
+        if k - 2 <= kmax:
+            saved[k - 2] = lower
+    mills = _SQRT_HALF_PI * special.erfcx(w / math.sqrt(2.0))
+    return saved * (mills / saved[0])
 
 
 def relu_tails(w, kmax: int = 3) -> np.ndarray:
@@ -92,33 +118,21 @@ def relu_tails(w, kmax: int = 3) -> np.ndarray:
         for k in range(kmax + 1):
             out[k][small] = tails[k]
 
-    mid = (w >= 2.0) & (w < 10.0)
-    if mid.any():
-        wm = w[mid]
-        # Miller: psi_{k-2} = (psi_k + w psi_{k-1}) / (k - 1), started from (0, 1) far up. For
-        # 2 <= w < 10 and this start the unnormalised values stay within 1e-90..1e90: no rescaling.
-        upper = np.zeros_like(wm)  # y_{k}
-        lower = np.ones_like(wm)  # y_{k-1}
-        saved = {}
-        for k in range(_MILLER_START, 1, -1):
-            upper, lower = lower, (upper + wm * lower) / (k - 1)
-            if k - 2 <= kmax:
-                saved[k - 2] = lower
-        mills = _SQRT_HALF_PI * special.erfcx(wm / math.sqrt(2.0))  # psi_0(-w) / phi(w)
-        norm = mills * phi[mid] / saved[0]
-        for k in range(kmax + 1):
-            out[k][mid] = saved[k] * norm
+    for lo, hi, start in _MILLER_BANDS:
+        band = (w >= lo) & (w < hi)
+        if band.any():
+            wm = w[band]
+            out[:, band] = _miller(wm, kmax, start) * phi[band]
 
-    big = w >= 10.0
+    big = w >= _ASYMPTOTIC_FROM
     if big.any():
         wb = w[big]
         inv_w2 = 1.0 / (wb * wb)
         for k in range(kmax + 1):
-            # sum_j (-1)^j (k+2j)! / (2^j j!) w^-(k+2j+1), summed from the smallest term up
-            coeff = [math.factorial(k + 2 * j) / (2**j * math.factorial(j)) for j in range(_ASYMPTOTIC_TERMS)]
+            # sum_j (-1)^j (k+2j)! / (2^j j!) w^-(k+2j+1), Horner from the smallest term up
             acc = np.zeros_like(wb)
             for j in range(_ASYMPTOTIC_TERMS - 1, -1, -1):
-                acc = acc * inv_w2 + ((-1) ** j) * coeff[j]
+                acc = acc * inv_w2 + ((-1) ** j) * _ASYMPTOTIC_COEFF[k][j]
             out[k][big] = phi[big] * acc * wb ** (-(k + 1.0))
     return out.reshape((kmax + 1,) + w_in.shape)
 

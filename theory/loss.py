@@ -95,18 +95,30 @@ def _off_term(b, t):
     return np.where(positive, b * b + t * t - t * t * tail2, t * t * tail2)
 
 
-def _loss_terms_flat(a, b, sigma):
-    t = np.abs(a) * sigma
-    l_off = _off_term(b, t)
+def _tail_pieces(a, b, t):
+    """The two pieces of [0, 1] with their tail integrals: a list of (lo, hi, negative, iu1, i2).
+
+    The tails depend on (a, b, t) only through z = (a u + b) / t, so for a > 0 the pieces of
+    (a, a beta, a sigma) are those of (1, beta, sigma): the optimiser computes them once per threshold.
+    """
+    return [(lo, hi, neg) + _tail_integrals(a, b, t, lo, hi, neg) for lo, hi, neg in _pieces(a, b, t)]
+
+
+def _on_term(a, b, t, pieces):
+    """L_on from the pieces of :func:`_tail_pieces`."""
     l_on = np.zeros_like(t)
-    for lo, hi, negative in _pieces(a, b, t):
-        iu1, i2 = _tail_integrals(a, b, t, lo, hi, negative)
+    for lo, hi, negative, iu1, i2 in pieces:
         # z <= 0: u^2 - 2 u t psi_1(z) + t^2 psi_2(z)
         below = _square_integral(1.0, 0.0, lo, hi) - 2.0 * t * iu1 + t * t * i2
         # z >= 0: (u - m)^2 + t^2 - t^2 psi_2(-z) - 2 u t psi_1(-z), with u - m = (1 - a) u - b
         above = _square_integral(1.0 - a, b, lo, hi) + t * t * ((hi - lo) - i2) - 2.0 * t * iu1
         l_on += np.where(negative, below, above)
-    return l_off, l_on
+    return l_on
+
+
+def _loss_terms_flat(a, b, sigma):
+    t = np.abs(a) * sigma
+    return _off_term(b, t), _on_term(a, b, t, _tail_pieces(a, b, t))
 
 
 def loss_terms(a, b, sigma, p=None):
@@ -178,17 +190,19 @@ def macroscopic_loss(a, b, sigma, p):
     return scalar_or_array(((1.0 - p) * l_off + p * l_on).reshape(shape))
 
 
-def relu_output_moments(a, b, t):
+def relu_output_moments(a, b, t, pieces=None):
     r"""Moments of the output r = (a u + b + t N)_+ integrated over u in [0, 1] (flat arrays).
 
     Returns (int_0^1 u E[r] du, int_0^1 E[r^2] du, E[(b + t N)_+^2]), the pieces of the normal
-    equations of appendix B. Internal: inputs are validated float arrays of one shape.
+    equations of appendix B. Internal: inputs are validated float arrays of one shape; ``pieces``
+    may pass in :func:`_tail_pieces` ``(a, b, t)`` already computed.
     """
+    if pieces is None:
+        pieces = _tail_pieces(a, b, t)
     e_off = _off_term(b, t)
     mu = np.zeros_like(t)
     sq = np.zeros_like(t)
-    for lo, hi, negative in _pieces(a, b, t):
-        iu1, i2 = _tail_integrals(a, b, t, lo, hi, negative)
+    for lo, hi, negative, iu1, i2 in pieces:
         # E r = t psi_1(z): the tail where z <= 0, m + t psi_1(-z) where z >= 0
         u_m = a * (hi**3 - lo**3) / 3.0 + b * (hi**2 - lo**2) / 2.0  # int u (a u + b) du
         mu += np.where(negative, t * iu1, u_m + t * iu1)

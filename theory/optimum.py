@@ -24,7 +24,7 @@ import numpy as np
 
 from ._validation import check_p, check_r, check_real, check_sigma, scalar_or_array
 from .bounds import welch_sigma
-from .loss import _broadcast, _loss_terms_flat, relu_output_moments
+from .loss import _broadcast, _on_term, _tail_pieces, relu_output_moments
 
 __all__ = ["OptimalAB", "optimal_a", "optimal_ab", "optimal_loss"]
 
@@ -38,21 +38,30 @@ _GOLDEN_STEPS = 36
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 
 
-def _a_star(beta, sigma, p):
-    """a*(beta) of eq. 13 on flat float arrays; 0 where the ReLU never fires (E R^2 = 0)."""
-    mu, sq, e_off = relu_output_moments(np.ones_like(beta), beta, sigma)
+def _a_star(beta, sigma, p, pieces=None):
+    """a*(beta) of eq. 13 on flat float arrays; 0 where the ReLU never fires (E R^2 = 0).
+
+    Also returns E[(beta + sigma N)_+^2] (the off-feature output's second moment).
+    """
+    mu, sq, e_off = relu_output_moments(np.ones_like(beta), beta, sigma, pieces)
     num = p * mu
     den = (1.0 - p) * e_off + p * sq
     positive = den > 0
-    return np.where(positive, num / np.where(positive, den, 1.0), 0.0)
+    return np.where(positive, num / np.where(positive, den, 1.0), 0.0), e_off
 
 
 def _profile(gamma, sigma, p):
-    """ell(beta = gamma sigma): the loss at threshold beta with a at its optimum. Returns (loss, a)."""
+    """ell(beta = gamma sigma): the loss at threshold beta with a at its optimum. Returns (loss, a).
+
+    The tail integrals along u are those of (1, beta, sigma) for every a > 0 (they depend on
+    z = (u + beta) / sigma only), so they are computed once and serve both a* and the loss; with
+    a = a*, L_off = a^2 E[(beta + sigma N)_+^2].
+    """
     beta = gamma * sigma
-    a = _a_star(beta, sigma, p)
-    l_off, l_on = _loss_terms_flat(a, a * beta, sigma)
-    return (1.0 - p) * l_off + p * l_on, a
+    pieces = _tail_pieces(np.ones_like(beta), beta, sigma)
+    a, e_off = _a_star(beta, sigma, p, pieces)
+    l_on = _on_term(a, a * beta, a * sigma, pieces)
+    return (1.0 - p) * a * a * e_off + p * l_on, a
 
 
 def _minimise_profile(sigma, p):
@@ -116,7 +125,7 @@ def optimal_a(b, sigma, p):
     sigma = check_sigma(sigma, "sigma")
     p = check_p(p, "p")
     shape, (b, sigma, p) = _broadcast(b, sigma, p)
-    return scalar_or_array(_a_star(b, sigma, p).reshape(shape))
+    return scalar_or_array(_a_star(b, sigma, p)[0].reshape(shape))
 
 
 @dataclass(frozen=True)
