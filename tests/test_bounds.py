@@ -41,7 +41,7 @@ class TestWelchAndLinear:
     @given(st.floats(1e-9, 1.0), st.floats(1e-6, 1.0))
     def test_formulas(self, p, r):
         var = p / 3 - p * p / 4
-        assert welch_sigma(p, r) ** 2 == pytest.approx(var * (1 / r - 1), rel=1e-12, abs=1e-300)
+        assert welch_sigma(p, r) ** 2 == pytest.approx(var * (1 - r) / r, rel=1e-12, abs=1e-300)
         assert linear_loss(p, r) == pytest.approx((1 - r) * var, rel=1e-12, abs=1e-300)
 
     def test_linear_loss_is_the_large_threshold_end_of_the_relu(self):
