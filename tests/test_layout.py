@@ -1,0 +1,21 @@
+"""The dependency rule: theory imports neither torch nor numerics nor verify."""
+
+import subprocess
+import sys
+
+
+def test_theory_imports_no_torch_and_no_sibling():
+    code = (
+        "import sys, theory, theory.symbolic, theory.__main__\n"
+        "bad = [m for m in ('torch', 'numerics', 'verify') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_public_names_are_exported():
+    import theory
+
+    for name in theory.__all__:
+        assert getattr(theory, name).__doc__, name
