@@ -48,7 +48,8 @@ def _pieces(a, b, t):
     Yields (lo, hi, negative) for the two pieces, ``negative`` telling whether a u + b <= 0 there.
     One piece may be empty (lo == hi); it then contributes nothing.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # -b/a overflows to +-inf for a denormal a: the clip below makes that the right end of [0, 1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         cut = np.where(a != 0, -b / np.where(a != 0, a, 1.0), 0.0)
     cut = np.clip(cut, 0.0, 1.0)
     for lo, hi in ((np.zeros_like(cut), cut), (cut, np.ones_like(cut))):
