@@ -1,4 +1,19 @@
-"""Numerical side of persian-rug (torch): operators, data, models, training, symmetry statistics.
+"""Numerical side of persian-rug (torch; never imports theory).
 
-Empty until its issue is done; nothing here pretends to work yet.
+Hadamard and Persian Rug operators, sparse data, Persian Rug models, symmetry statistics.
 """
+
+from .data import decaying_importance, sample_features, two_group_importance
+from .hadamard import fwht, hadamard
+from .rug import RugOperator, choose_columns, rug_matrix
+
+__all__ = [
+    "RugOperator",
+    "choose_columns",
+    "decaying_importance",
+    "fwht",
+    "hadamard",
+    "rug_matrix",
+    "sample_features",
+    "two_group_importance",
+]

@@ -1,0 +1,57 @@
+"""Input checks shared by the public functions of :mod:`numerics`.
+
+Each raises a ``ValueError`` that names the parameter and the allowed range, so that bad input never
+reaches torch and never comes back as a silent NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+__all__ = ["check_power_of_two", "check_int", "check_probability", "check_positive"]
+
+
+def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int in [low, high]; bools and non-integral floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "-inf" if low is None else str(low)
+        hi = "inf" if high is None else str(high)
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value}")
+    return value
+
+
+def check_power_of_two(value, name: str) -> int:
+    """``value`` as an int that is a power of two (1, 2, 4, ...)."""
+    n = check_int(value, name, low=1)
+    if n & (n - 1):
+        raise ValueError(f"{name} must be a power of two (1, 2, 4, ...), got {n}")
+    return n
+
+
+def check_probability(value, name: str = "p") -> float:
+    """A scalar probability 0 < value <= 1."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}") from exc
+    if not (0.0 < v <= 1.0):  # NaN fails
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return v
+
+
+def check_positive(value, name: str) -> float:
+    """A finite scalar > 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a positive number, got {value!r}") from exc
+    if not (v > 0.0 and math.isfinite(v)):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v

@@ -1,0 +1,108 @@
+r"""Sparse synthetic features and importance weights (paper sec. 2; Toy Models sec. 2).
+
+Each feature is x_i = Bernoulli(p) * Uniform[0, 1], independently. :func:`sample_features` draws one
+uniform per entry and maps it; why that has exactly the right law is proved in its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._validation import check_int, check_positive
+
+__all__ = ["sample_features", "two_group_importance", "decaying_importance"]
+
+
+def _as_shape(n_s) -> tuple[int, ...]:
+    if isinstance(n_s, (tuple, list, torch.Size)):
+        shape = tuple(check_int(d, "n_s", low=1) for d in n_s)
+        if not shape:
+            raise ValueError("n_s must be a positive integer or a non-empty tuple of them")
+        return shape
+    return (check_int(n_s, "n_s", low=1),)
+
+
+def _check_p_tensor(p, shape, device, dtype) -> torch.Tensor | float:
+    if isinstance(p, (int, float)) and not isinstance(p, bool):
+        if not (0.0 < float(p) <= 1.0):
+            raise ValueError(f"p must be in (0, 1], got {p!r}")
+        return float(p)
+    try:
+        pt = torch.as_tensor(p, dtype=dtype, device=device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"p must be a number or a tensor of numbers in (0, 1], got {p!r}") from exc
+    if not bool(((pt > 0) & (pt <= 1)).all()):
+        raise ValueError("p must be in (0, 1] everywhere (NaN is not allowed)")
+    try:
+        torch.broadcast_shapes(pt.shape, shape)
+    except RuntimeError as exc:
+        raise ValueError(f"p of shape {tuple(pt.shape)} does not broadcast to the feature shape {shape}") from exc
+    if len(pt.shape) > len(shape):
+        raise ValueError(f"p has more dimensions ({pt.ndim}) than the feature shape {shape}")
+    return pt
+
+
+def sample_features(
+    batch: int,
+    n_s,
+    p,
+    *,
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    r"""A batch of sparse features x = Bernoulli(p) * Uniform[0, 1], shape (batch, *n_s).
+
+    One uniform u ~ U[0, 1) per entry, mapped to x = u / p if u < p else 0. **This has exactly the
+    law of Bernoulli(p) * U[0, 1]:** P(x = 0) = P(u >= p) = 1 - p, and for 0 < t <= 1,
+    P(0 < x <= t) = P(u < p, u <= t p) = t p, which is p times the U[0, 1] cdf. (u = 0 exactly, an
+    event of probability 2^-24 in float32, gives x = 0 on the "on" branch: harmless.) So the
+    indicator and the value come from one draw and nothing else is sampled.
+
+    Parameters
+    ----------
+    batch : number of samples (rows).
+    n_s : number of features, or a tuple of trailing dimensions such as (instances, n_s).
+    p : probability that a feature is on, in (0, 1]: a scalar, or a tensor that broadcasts to the
+        feature shape (a per-feature vector of length n_s, or shape (instances, 1) for one p per
+        instance).
+    generator, device, dtype : as for :func:`torch.rand`; the sample is made on ``device``.
+    out : an optional preallocated tensor of shape (batch, *n_s) to fill (no new memory on hot paths).
+    """
+    batch = check_int(batch, "batch", low=1)
+    shape = (batch, *_as_shape(n_s))
+    if dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+        raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype}")
+    if out is not None:
+        if tuple(out.shape) != shape:
+            raise ValueError(f"out must have shape {shape}, got {tuple(out.shape)}")
+        device, dtype = out.device, out.dtype
+    pv = _check_p_tensor(p, shape[1:], device, dtype)
+    u = torch.rand(shape, generator=generator, device=device, dtype=dtype, out=out)
+    off = u >= pv
+    return u.div_(pv).masked_fill_(off, 0.0)
+
+
+def two_group_importance(n_s: int, alpha: float, *, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Appendix H's weights: M_i = 1 for the first n_s / 2 features, alpha for the rest (0 <= alpha <= 1)."""
+    n_s = check_int(n_s, "n_s", low=2)
+    if n_s % 2:
+        raise ValueError(f"n_s must be even for two equal groups, got {n_s}")
+    a = float(alpha)
+    if not (0.0 <= a <= 1.0):
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    m = torch.ones(n_s, dtype=dtype, device=device)
+    m[n_s // 2 :] = a
+    return m
+
+
+def decaying_importance(n_s: int, decay: float, *, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Toy Models' importances I_i = decay^i, i = 0 .. n_s - 1 (e.g. decay = 0.7), with 0 < decay <= 1."""
+    n_s = check_int(n_s, "n_s", low=1)
+    d = check_positive(decay, "decay")
+    if d > 1.0:
+        raise ValueError(f"decay must be in (0, 1], got {decay!r}")
+    return torch.tensor([math.pow(d, i) for i in range(n_s)], dtype=dtype, device=device)
