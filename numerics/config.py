@@ -1,0 +1,224 @@
+"""TrainConfig: everything that defines a training run, read from and written to JSON or TOML."""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .io import atomic_write_text
+from .toy import ACTIVATIONS
+
+__all__ = ["TrainConfig"]
+
+_DTYPES = ("float32", "float64")
+
+
+def _bad(name: str, msg: str):
+    raise ValueError(f"{name} {msg}")
+
+
+@dataclass
+class TrainConfig:
+    """The configuration of a training run of K toy-model instances (paper sec. 2, appendix G).
+
+    Fields
+    ------
+    n_s : features. n_d or r : hidden dimension, or the ratio r = n_d / n_s (n_d = round(r n_s)).
+    p : probability that a feature is on; one value for all instances or a list with one per instance.
+    instances : K (default: len(p) when p is a list, else 1).
+    importance : None (all 1), {"kind": "two_group", "alpha": a} (appendix H; a may be a list, one per
+        instance), {"kind": "decay", "decay": d} (Toy Models' I_i = d^i) or a list of n_s weights.
+    activation : "relu" or "linear". tied, bias : see :class:`numerics.ToyModel`.
+    batch : samples per step (1024). lr : Adam learning rate (default 3e-3 / sqrt(n_s), the paper's).
+    max_steps : hard cap on steps. window : the stopping rule's window (200): stop an instance once
+        the mean loss of its last ``window`` batches is no lower than the mean of the ``window``
+        before. stop_rule : apply that rule (False: run max_steps).
+    seed : instance k uses seed + k for its initialisation and its data, so instance k of a K-instance
+        run equals a one-instance run with seed + k and p[k].
+    device : "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
+    checkpoint_every : steps between checkpoints (a multiple of window; 0 = never).
+    dtype : "float32" or "float64".
+    eval_batches : held-out batches for the final loss and its standard error.
+    """
+
+    n_s: int
+    n_d: int | None = None
+    r: float | None = None
+    p: float | list = 0.05
+    instances: int | None = None
+    importance: object = None
+    activation: str = "relu"
+    tied: bool = False
+    bias: bool = True
+    batch: int = 1024
+    lr: float | None = None
+    max_steps: int = 100_000
+    window: int = 200
+    stop_rule: bool = True
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 1000
+    dtype: str = "float32"
+    eval_batches: int = 16
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.validate()
+
+    # ---- validation and derived values -------------------------------------------------------
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError naming the first bad field; fill n_d from r and instances from p."""
+        if isinstance(self.n_s, bool) or not isinstance(self.n_s, int) or self.n_s < 1:
+            _bad("n_s", f"must be an integer >= 1, got {self.n_s!r}")
+        if self.n_d is None and self.r is None:
+            _bad("n_d", "or r must be given")
+        if self.r is not None:
+            if not isinstance(self.r, (int, float)) or isinstance(self.r, bool) or not (0 < self.r <= 1):
+                _bad("r", f"must be in (0, 1], got {self.r!r}")
+            n_d = int(round(self.r * self.n_s))
+            if n_d < 1:
+                _bad("r", f"gives n_d = round(r * n_s) = 0 at n_s = {self.n_s}; use a larger r")
+            if self.n_d is not None and self.n_d != n_d:
+                _bad("n_d", f"({self.n_d}) contradicts r * n_s = {n_d}")
+            self.n_d = n_d
+        if isinstance(self.n_d, bool) or not isinstance(self.n_d, int) or not (1 <= self.n_d):
+            _bad("n_d", f"must be an integer >= 1, got {self.n_d!r}")
+        if self.r is None:
+            self.r = self.n_d / self.n_s
+        ps = self.p if isinstance(self.p, (list, tuple)) else [self.p]
+        if not ps:
+            _bad("p", "must not be empty")
+        for v in ps:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1):
+                _bad("p", f"must be in (0, 1], got {v!r}")
+        if self.instances is None:
+            self.instances = len(ps) if isinstance(self.p, (list, tuple)) else 1
+        if isinstance(self.instances, bool) or not isinstance(self.instances, int) or self.instances < 1:
+            _bad("instances", f"must be an integer >= 1, got {self.instances!r}")
+        if isinstance(self.p, (list, tuple)) and len(ps) not in (1, self.instances):
+            _bad("p", f"has {len(ps)} values for {self.instances} instances")
+        self._check_importance()
+        if self.activation not in ACTIVATIONS:
+            _bad("activation", f"must be one of {ACTIVATIONS}, got {self.activation!r}")
+        for name in ("tied", "bias", "stop_rule"):
+            if not isinstance(getattr(self, name), bool):
+                _bad(name, f"must be true or false, got {getattr(self, name)!r}")
+        for name, low in (("batch", 1), ("max_steps", 1), ("window", 1), ("seed", 0),
+                          ("checkpoint_every", 0), ("eval_batches", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                _bad(name, f"must be an integer >= {low}, got {v!r}")
+        if self.checkpoint_every % self.window:
+            _bad("checkpoint_every", f"must be a multiple of window ({self.window}), got {self.checkpoint_every}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not (0 < self.lr < math.inf)):
+            _bad("lr", f"must be a finite number > 0, got {self.lr!r}")
+        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda")
+                                                   or self.device.startswith("cuda:")):
+            _bad("device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.dtype not in _DTYPES:
+            _bad("dtype", f"must be one of {_DTYPES}, got {self.dtype!r}")
+        if not isinstance(self.extra, dict):
+            _bad("extra", "must be a table of notes")
+        return self
+
+    def _check_importance(self):
+        imp = self.importance
+        if imp is None:
+            return
+        if isinstance(imp, (list, tuple)):
+            if len(imp) != self.n_s or not all(isinstance(v, (int, float)) and v >= 0 for v in imp):
+                _bad("importance", f"as a list must hold n_s = {self.n_s} numbers >= 0")
+            return
+        if not isinstance(imp, dict) or imp.get("kind") not in ("two_group", "decay"):
+            _bad("importance", "must be None, a list of n_s weights, {'kind': 'two_group', 'alpha': a} "
+                 "or {'kind': 'decay', 'decay': d}")
+        if imp["kind"] == "two_group":
+            alpha = imp.get("alpha")
+            alphas = alpha if isinstance(alpha, (list, tuple)) else [alpha]
+            if len(alphas) not in (1, self.instances) or not all(
+                isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 1 for a in alphas
+            ):
+                _bad("importance", f"alpha must be in [0, 1] (one value or one per instance), got {alpha!r}")
+            if self.n_s % 2:
+                _bad("importance", f"two_group needs an even n_s, got {self.n_s}")
+        else:
+            d = imp.get("decay")
+            if not isinstance(d, (int, float)) or isinstance(d, bool) or not (0 < d <= 1):
+                _bad("importance", f"decay must be in (0, 1], got {d!r}")
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr) if self.lr is not None else 3e-3 / math.sqrt(self.n_s)
+
+    @property
+    def p_list(self) -> list[float]:
+        ps = self.p if isinstance(self.p, (list, tuple)) else [self.p]
+        return [float(v) for v in (ps * self.instances if len(ps) == 1 else ps)]
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.seed + k for k in range(self.instances)]
+
+    # ---- files -------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if isinstance(d["p"], tuple):
+            d["p"] = list(d["p"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+        if "n_s" not in d:
+            raise ValueError("n_s is required")
+        return cls(**d)
+
+    def save(self, path) -> Path:
+        """Write as JSON (.json) or TOML (.toml), atomically."""
+        path = Path(path)
+        d = self.to_dict()
+        if path.suffix == ".toml":
+            return atomic_write_text(path, _to_toml(d))
+        return atomic_write_text(path, json.dumps(d, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path) -> "TrainConfig":
+        """Read a JSON or TOML file (by suffix); ValueError naming the file or the bad field."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"config file {str(path)!r} does not exist")
+        try:
+            if path.suffix == ".toml":
+                with open(path, "rb") as f:
+                    d = tomllib.load(f)
+            else:
+                d = json.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"config file {str(path)!r} is not valid: {exc}") from exc
+        return cls.from_dict(d)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise ValueError(f"cannot write {v!r} to TOML")
+
+
+def _to_toml(d: dict) -> str:
+    # TOML has no null: fields that are None are left out and take their default on reading.
+    return "".join(f"{k} = {_toml_value(v)}\n" for k, v in d.items() if v is not None and v != {})

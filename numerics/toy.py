@@ -1,0 +1,102 @@
+r"""The toy model of superposition (paper eq. 1; Toy Models' ReLU output model), K instances at once.
+
+    f(x) = act(W_out W_in x + b),   W_in: (n_d, n_s),  W_out: (n_s, n_d),  b: (n_s,)
+
+with act = ReLU or the identity. ``instances`` independent models live in one module as a leading
+dimension K, so that K models (different p, different seeds) train in one batched matmul (torch.bmm);
+the loss of the batch is the sum of the K per-instance losses, so each instance's gradient is the one it
+would get alone.
+
+Initialisation (documented, reproducible): each instance k draws its parameters from its own CPU
+generator seeded with ``seeds[k]``: W_in and W_out Xavier-normal, i.e. i.i.d. N(0, 2 / (n_s + n_d)),
+W_in first then W_out; b = 0. With ``tied=True`` W_out = W_in^T (only W_in is a parameter). Because
+the draws are per instance and on the CPU, instance k starts from the same weights whatever K is and
+whatever device the model then moves to.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ._validation import check_int
+
+__all__ = ["ToyModel", "ACTIVATIONS"]
+
+ACTIVATIONS = ("relu", "linear")
+
+
+class ToyModel(nn.Module):
+    """K independent toy models f(x) = act(W_out W_in x + b); see the module docstring.
+
+    Parameters
+    ----------
+    n_s, n_d : sparse features and hidden dimension (1 <= n_d).
+    instances : K, the number of independent models.
+    activation : "relu" (the paper's model) or "linear".
+    tied : W_out = W_in^T (Toy Models' tied weights) instead of a separate W_out.
+    bias : learn b (True) or keep b = 0.
+    seeds : one int per instance for the initialisation (default 0, 1, ..., K - 1).
+
+    Shapes: ``W_in`` (K, n_d, n_s), ``W_out`` (K, n_s, n_d), ``b`` (K, 1, n_s); ``forward`` maps
+    x of shape (K, batch, n_s) to (K, batch, n_s).
+    """
+
+    def __init__(self, n_s: int, n_d: int, *, instances: int = 1, activation: str = "relu",
+                 tied: bool = False, bias: bool = True, seeds=None):
+        super().__init__()
+        self.n_s = check_int(n_s, "n_s", low=1)
+        self.n_d = check_int(n_d, "n_d", low=1)
+        self.instances = check_int(instances, "instances", low=1)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
+        self.tied = bool(tied)
+        self.has_bias = bool(bias)
+        if seeds is None:
+            seeds = list(range(self.instances))
+        seeds = [check_int(s, "seeds", low=0) for s in seeds]
+        if len(seeds) != self.instances:
+            raise ValueError(f"seeds must have one entry per instance ({self.instances}), got {len(seeds)}")
+        self.seeds = seeds
+        std = math.sqrt(2.0 / (self.n_s + self.n_d))
+        w_in, w_out = [], []
+        for s in seeds:
+            g = torch.Generator().manual_seed(s)
+            w_in.append(torch.randn(self.n_d, self.n_s, generator=g) * std)
+            w_out.append(torch.randn(self.n_s, self.n_d, generator=g) * std)
+        self.W_in = nn.Parameter(torch.stack(w_in))  # (K, n_d, n_s)
+        self.W_out = None if self.tied else nn.Parameter(torch.stack(w_out))  # (K, n_s, n_d)
+        b = torch.zeros(self.instances, 1, self.n_s)
+        self.b = nn.Parameter(b) if self.has_bias else None
+        if not self.has_bias:
+            self.register_buffer("b_fixed", b)
+
+    def out_weight(self) -> Tensor:
+        """W_out, (K, n_s, n_d) (the transpose of W_in when tied)."""
+        return self.W_in.transpose(1, 2) if self.tied else self.W_out
+
+    def bias(self) -> Tensor:
+        """b, (K, 1, n_s) (zeros when the model has no bias)."""
+        return self.b if self.has_bias else self.b_fixed
+
+    def W(self) -> Tensor:
+        """The product W = W_out W_in, (K, n_s, n_s)."""
+        return torch.bmm(self.out_weight(), self.W_in)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (K, batch, n_s) -> act(x W_in^T W_out^T + b): (K, batch, n_s)."""
+        h = torch.bmm(x, self.W_in.transpose(1, 2))  # (K, batch, n_d)
+        out = torch.baddbmm(self.bias(), h, self.out_weight().transpose(1, 2))  # (K, batch, n_s)
+        return torch.relu(out) if self.activation == "relu" else out
+
+    def instance_tensors(self, k: int) -> dict[str, Tensor]:
+        """The weights of instance k (W_in, W_out, b, W), detached CPU float32 copies."""
+        with torch.no_grad():
+            return {
+                "W_in": self.W_in[k].detach().cpu().clone(),
+                "W_out": self.out_weight()[k].detach().cpu().clone(),
+                "b": self.bias()[k, 0].detach().cpu().clone(),
+            }

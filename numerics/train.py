@@ -1,0 +1,342 @@
+r"""Training toy models: fresh data every step, Adam, the paper's stopping rule, atomic checkpoints.
+
+A run directory holds
+
+- ``config.json``   the :class:`~numerics.config.TrainConfig`;
+- ``curve.csv``     the loss curve: for each window of ``window`` steps, the mean loss of every instance;
+- ``checkpoint.safetensors``  the state to resume from (parameters, Adam moments, generator states,
+  the curve so far, which instances have stopped and their frozen weights), written atomically every
+  ``checkpoint_every`` steps and removed when the run ends;
+- ``weights.safetensors``  the final weights, W_in (K, n_d, n_s), W_out (K, n_s, n_d), b (K, n_s), p (K);
+- ``summary.json``  per instance: p, steps, why it stopped, the last window's loss and a held-out loss with
+  its standard error; plus device, timings and steps per second.
+
+The stopping rule (paper sec. 2): at the end of every window of ``window`` steps, an instance stops once
+the mean loss of that window is no lower than the mean of the window before. An instance that stops keeps
+the weights it had at that step (a frozen copy), while the others train on, so that it ends exactly as it
+would have trained alone. On the CPU a run killed and resumed ends with the same weights, bit for bit, as
+one never interrupted: everything random comes from per-instance generators whose states are saved.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import decaying_importance, sample_features, two_group_importance
+from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
+from .toy import ToyModel
+
+__all__ = ["train", "load_run", "resolve_device", "Run", "importance_weights"]
+
+_DATA_SEED_OFFSET = 0x5EED_0000_0001  # data generators are seeded apart from the initialisation
+_EVAL_SEED_OFFSET = 0xE7A1_0000_0001
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """"auto" -> CUDA when present, else CPU; "cuda" without CUDA is a ValueError."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but CUDA is not available here")
+    return torch.device(device)
+
+
+def importance_weights(config: TrainConfig, device=None, dtype=torch.float32) -> torch.Tensor | None:
+    """The importance M as a (K, 1, n_s) tensor, or None when every feature has weight 1."""
+    imp, K, n_s = config.importance, config.instances, config.n_s
+    if imp is None:
+        return None
+    if isinstance(imp, (list, tuple)):
+        m = torch.tensor(imp, dtype=dtype).expand(K, n_s)
+    elif imp["kind"] == "two_group":
+        alphas = imp["alpha"] if isinstance(imp["alpha"], (list, tuple)) else [imp["alpha"]] * K
+        m = torch.stack([two_group_importance(n_s, a, dtype=dtype) for a in alphas])
+    else:
+        m = decaying_importance(n_s, imp["decay"], dtype=dtype).expand(K, n_s)
+    return m.reshape(K, 1, n_s).to(device).contiguous()
+
+
+def _dtype(config: TrainConfig) -> torch.dtype:
+    return torch.float64 if config.dtype == "float64" else torch.float32
+
+
+@dataclass
+class Run:
+    """A finished run: the model (final weights), its config and metrics (summary + curve)."""
+
+    model: ToyModel
+    config: TrainConfig
+    metrics: dict
+    path: Path
+
+
+class _State:
+    """Everything that evolves during training, and its (de)serialisation for checkpoints."""
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        self.config, self.device = config, device
+        dtype = _dtype(config)
+        self.model = ToyModel(config.n_s, config.n_d, instances=config.instances, activation=config.activation,
+                              tied=config.tied, bias=config.bias, seeds=config.seeds).to(device=device, dtype=dtype)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.gens = [torch.Generator(device=device).manual_seed(s + _DATA_SEED_OFFSET) for s in config.seeds]
+        self.step = 0
+        self.curve: list[list[float]] = []  # one row of K window means per window
+        self.active = [True] * config.instances
+        self.stop_step = [None] * config.instances
+        self.frozen: dict[str, torch.Tensor] = {
+            name: t.detach().clone() for name, t in self.model.named_parameters()
+        }  # per-instance rows are copied in when an instance stops
+
+    def params(self):
+        return dict(self.model.named_parameters())
+
+    def freeze(self, k: int):
+        with torch.no_grad():
+            for name, t in self.params().items():
+                self.frozen[name][k].copy_(t[k])
+        self.active[k] = False
+        self.stop_step[k] = self.step
+
+    def final_parameters(self) -> dict[str, torch.Tensor]:
+        """Per instance: the frozen copy if it stopped, else the current parameters."""
+        out = {}
+        with torch.no_grad():
+            for name, t in self.params().items():
+                f = t.detach().clone()
+                for k, act in enumerate(self.active):
+                    if not act:
+                        f[k] = self.frozen[name][k]
+                out[name] = f
+        return out
+
+    # checkpoint ---------------------------------------------------------------------------------
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        t: dict[str, torch.Tensor] = {}
+        for name, p in self.params().items():
+            t[f"param.{name}"] = p.detach()
+            t[f"frozen.{name}"] = self.frozen[name]
+        names = {id(p): n for n, p in self.params().items()}
+        adam_steps = {}
+        for p, st in self.opt.state.items():
+            n = names[id(p)]
+            t[f"adam.{n}.exp_avg"] = st["exp_avg"]
+            t[f"adam.{n}.exp_avg_sq"] = st["exp_avg_sq"]
+            adam_steps[n] = float(st["step"])
+        for k, g in enumerate(self.gens):
+            t[f"gen.{k}"] = g.get_state()
+        t["curve"] = torch.tensor(self.curve, dtype=torch.float64).reshape(-1, self.config.instances)
+        meta = {
+            "step": str(self.step),
+            "active": json.dumps(self.active),
+            "stop_step": json.dumps(self.stop_step),
+            "adam_steps": json.dumps(adam_steps),
+            "config": json.dumps(self.config.to_dict()),
+        }
+        return t, meta
+
+    def load_tensors(self, t: dict[str, torch.Tensor], meta: dict[str, str]):
+        with torch.no_grad():
+            for name, p in self.params().items():
+                p.copy_(t[f"param.{name}"])
+                self.frozen[name].copy_(t[f"frozen.{name}"])
+        adam_steps = json.loads(meta["adam_steps"])
+        for name, p in self.params().items():
+            if name in adam_steps:
+                self.opt.state[p] = {
+                    "step": torch.tensor(adam_steps[name], dtype=torch.float32),
+                    "exp_avg": t[f"adam.{name}.exp_avg"].to(self.device).clone(),
+                    "exp_avg_sq": t[f"adam.{name}.exp_avg_sq"].to(self.device).clone(),
+                }
+        for k, g in enumerate(self.gens):
+            g.set_state(t[f"gen.{k}"].cpu())
+        self.curve = t["curve"].tolist()
+        self.step = int(meta["step"])
+        self.active = json.loads(meta["active"])
+        self.stop_step = json.loads(meta["stop_step"])
+
+
+def _write_curve(path: Path, curve: list[list[float]], window: int):
+    buf = _io.StringIO()
+    w = csv.writer(buf)
+    K = len(curve[0]) if curve else 0
+    w.writerow(["step"] + [f"loss_{k}" for k in range(K)])
+    for i, row in enumerate(curve):
+        w.writerow([(i + 1) * window] + [repr(v) for v in row])
+    atomic_write_text(path, buf.getvalue())
+
+
+def _check_out_dir(out: Path, config: TrainConfig, resume: bool):
+    saved = out / "config.json"
+    if saved.exists():
+        old = TrainConfig.from_dict(read_json(saved))
+        if not resume:
+            raise ValueError(f"out_dir {str(out)!r} already holds a run; pass resume=True (--resume) or use another")
+        if old.to_dict() != config.to_dict():
+            raise ValueError(f"out_dir {str(out)!r} holds a run with a different config; cannot resume it")
+
+
+@torch.no_grad()
+def evaluate(model: ToyModel, p: list[float], batches: int, batch: int, seeds: list[int],
+             importance: torch.Tensor | None = None) -> tuple[list[float], list[float]]:
+    """Held-out loss of every instance with its standard error (over ``batches`` x ``batch`` samples).
+
+    The per-sample loss (mean over features) is averaged; the standard error is its standard deviation
+    over samples / sqrt(samples). Data come from generators seeded apart from training.
+    """
+    p_dev = next(model.parameters())
+    K, n_s = model.instances, model.n_s
+    gens = [torch.Generator(device=p_dev.device).manual_seed(s + _EVAL_SEED_OFFSET) for s in seeds]
+    x = torch.empty(K, batch, n_s, device=p_dev.device, dtype=p_dev.dtype)
+    s1 = torch.zeros(K, dtype=torch.float64, device=p_dev.device)
+    s2 = torch.zeros_like(s1)
+    for _ in range(batches):
+        for k in range(K):
+            sample_features(batch, n_s, p[k], generator=gens[k], out=x[k])
+        err = (x - model(x)) ** 2
+        if importance is not None:
+            err = err * importance
+        per_sample = err.mean(-1).double()  # (K, batch)
+        s1 += per_sample.sum(-1)
+        s2 += (per_sample**2).sum(-1)
+    n = batches * batch
+    mean = s1 / n
+    var = (s2 / n - mean**2).clamp_min(0) * n / max(n - 1, 1)
+    return mean.tolist(), (var / n).sqrt().tolist()
+
+
+def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True) -> Run:
+    """Train ``config.instances`` toy models to the stopping rule (or max_steps); see the module doc.
+
+    Returns the finished :class:`Run`. ``resume=True`` continues from the run directory's checkpoint
+    (or returns the finished run when it is already complete); without it an existing run directory is
+    an error. ``progress=False`` silences the progress bar.
+    """
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    config.validate()
+    out = Path(out_dir)
+    _check_out_dir(out, config, resume)
+    if resume and (out / "summary.json").exists() and (out / "weights.safetensors").exists():
+        return load_run(out)
+    device = resolve_device(config.device)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob(".*.tmp"):  # left by a write that a kill interrupted: never a real file
+        stale.unlink()
+    config.save(out / "config.json")
+
+    st = _State(config, device)
+    ckpt = out / "checkpoint.safetensors"
+    if resume and ckpt.exists():
+        from safetensors import safe_open
+
+        with safe_open(str(ckpt), framework="pt") as f:
+            meta = f.metadata()
+        st.load_tensors(load_weights(ckpt, device=device), meta)
+
+    K, n_s, B, W = config.instances, config.n_s, config.batch, config.window
+    p = config.p_list
+    dtype = _dtype(config)
+    imp = importance_weights(config, device, dtype)
+    x = torch.empty(K, B, n_s, device=device, dtype=dtype)  # reused every step
+    window_losses = torch.zeros(W, K, device=device, dtype=torch.float64)
+    model, opt = st.model, st.opt
+
+    t0 = time.perf_counter()
+    start_step = st.step
+    bar = tqdm(total=config.max_steps, initial=st.step, disable=not progress, unit="step", dynamic_ncols=True,
+               desc=f"train n_s={n_s} n_d={config.n_d} K={K}")
+    while st.step < config.max_steps and any(st.active):
+        for k in range(K):
+            sample_features(B, n_s, p[k], generator=st.gens[k], out=x[k])
+        err = (x - model(x)) ** 2
+        if imp is not None:
+            err = err * imp
+        per_instance = err.mean(dim=(1, 2))  # (K,): each instance's loss; their sum has separate gradients
+        opt.zero_grad(set_to_none=True)
+        per_instance.sum().backward()
+        opt.step()
+        window_losses[st.step % W] = per_instance.detach()
+        st.step += 1
+        bar.update(1)
+        if st.step % W == 0:  # the only host synchronisation: once per window
+            means = window_losses.mean(0).tolist()
+            st.curve.append(means)
+            if config.stop_rule and len(st.curve) >= 2:
+                for k in range(K):
+                    if st.active[k] and st.curve[-1][k] >= st.curve[-2][k]:
+                        st.freeze(k)
+            bar.set_postfix(loss=f"{sum(means) / K:.3g}", active=sum(st.active))
+            if config.checkpoint_every and st.step % config.checkpoint_every == 0 and any(st.active):
+                tensors, meta = st.to_tensors()
+                save_weights(ckpt, tensors, meta)
+                _write_curve(out / "curve.csv", st.curve, W)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+
+    final = st.final_parameters()
+    with torch.no_grad():
+        for name, t in model.named_parameters():
+            t.copy_(final[name])
+    eval_loss, eval_se = evaluate(model, p, config.eval_batches, B, config.seeds, imp)
+    weights = {"W_in": model.W_in, "W_out": model.out_weight(), "b": model.bias()[:, 0, :],
+               "p": torch.tensor(p, dtype=torch.float64)}
+    save_weights(out / "weights.safetensors", weights, {"n_s": str(n_s), "n_d": str(config.n_d)})
+    _write_curve(out / "curve.csv", st.curve, W)
+    steps_run = st.step - start_step
+    summary = {
+        "n_s": n_s, "n_d": config.n_d, "r": config.r, "instances": K, "device": str(device),
+        "steps": st.step, "steps_this_session": steps_run, "seconds_this_session": elapsed,
+        "steps_per_second": steps_run / elapsed if elapsed > 0 else None,
+        "instance": [
+            {
+                "p": p[k], "seed": config.seeds[k],
+                "steps": st.stop_step[k] if st.stop_step[k] is not None else st.step,
+                "stopped_by": "rule" if st.stop_step[k] is not None else "max_steps",
+                "window_loss": st.curve[-1][k] if st.curve else None,
+                "loss": eval_loss[k], "loss_se": eval_se[k],
+            }
+            for k in range(K)
+        ],
+    }
+    write_json(out / "summary.json", summary)
+    if ckpt.exists():
+        ckpt.unlink()
+    return load_run(out)
+
+
+def load_run(run_dir) -> Run:
+    """Load a finished run: the model with its final weights (on the CPU), the config and the metrics."""
+    run_dir = Path(run_dir)
+    for name in ("config.json", "weights.safetensors", "summary.json"):
+        if not (run_dir / name).exists():
+            raise ValueError(f"run_dir {str(run_dir)!r} has no {name}: not a finished run")
+    config = TrainConfig.from_dict(read_json(run_dir / "config.json"))
+    w = load_weights(run_dir / "weights.safetensors")
+    dtype = _dtype(config)
+    model = ToyModel(config.n_s, config.n_d, instances=config.instances, activation=config.activation,
+                     tied=config.tied, bias=config.bias, seeds=config.seeds).to(dtype=dtype)
+    with torch.no_grad():
+        model.W_in.copy_(w["W_in"])
+        if not config.tied:
+            model.W_out.copy_(w["W_out"])
+        if config.bias:
+            model.b.copy_(w["b"][:, None, :])
+    metrics = read_json(run_dir / "summary.json")
+    curve = []
+    with open(run_dir / "curve.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    for row in rows[1:]:
+        curve.append([float(v) for v in row])
+    metrics["curve"] = curve
+    return Run(model=model, config=config, metrics=metrics, path=run_dir)

@@ -1,0 +1,121 @@
+"""numerics.data: the sparse sampler has exactly the law Bernoulli(p) * U[0, 1]; importance weights."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from numerics import decaying_importance, sample_features, two_group_importance
+
+
+def _sample(p, n=400_000, n_s=8, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return sample_features(n // n_s, n_s, p, generator=g, dtype=dtype).numpy().ravel()
+
+
+class TestLaw:
+    @pytest.mark.parametrize("p", [0.003, 0.05, 0.3, 0.9])
+    def test_mixed_cdf(self, p):
+        # F(t) = (1 - p) + p t on [0, 1]: checked at several t within 5 binomial standard errors.
+        x = _sample(p)
+        n = x.size
+        for t in [0.0, 0.1, 0.25, 0.5, 0.75, 0.99]:
+            expected = (1 - p) + p * t
+            got = np.mean(x <= t)
+            assert abs(got - expected) <= 5 * math.sqrt(expected * (1 - expected) / n) + 1e-12, t
+
+    @pytest.mark.parametrize("p", [0.01, 0.2, 1.0])
+    def test_moments(self, p):
+        x = _sample(p)
+        n = x.size
+        mean, var = p / 2, p * (4 - 3 * p) / 12
+        fourth = p / 5  # E x^4, for the standard error of the variance
+        assert abs(x.mean() - mean) <= 4 * math.sqrt(var / n)
+        var_se = math.sqrt((fourth - (p / 3) ** 2) / n)  # se of the second moment, dominant term
+        assert abs(np.mean(x**2) - p / 3) <= 4 * var_se
+        assert abs(np.mean(x == 0) - (1 - p)) <= 4 * math.sqrt(p * (1 - p) / n) + 1e-12
+
+    @pytest.mark.parametrize("p", [0.02, 0.5])
+    def test_on_values_are_uniform(self, p):
+        x = _sample(p)
+        on = x[x > 0]
+        assert on.max() <= 1.0
+        assert scipy.stats.kstest(on, "uniform").pvalue > 1e-3
+
+    def test_a_wrong_law_fails(self):
+        # The unnormalised map u * [u < p] has mean p^2 / 2: the moment test above rejects it.
+        p = 0.2
+        g = torch.Generator().manual_seed(0)
+        u = torch.rand(50_000, 8, generator=g, dtype=torch.float64)
+        wrong = torch.where(u < p, u, 0.0).numpy().ravel()
+        assert abs(wrong.mean() - p / 2) > 20 * math.sqrt(p * (4 - 3 * p) / 12 / wrong.size)
+
+    def test_p_one_is_uniform(self):
+        x = _sample(1.0, n=20_000)
+        assert (x > 0).all() and scipy.stats.kstest(x, "uniform").pvalue > 1e-3
+
+
+class TestShapesAndBuffers:
+    def test_per_feature_p(self):
+        p = torch.tensor([0.05, 0.5, 1.0, 0.2])
+        g = torch.Generator().manual_seed(1)
+        x = sample_features(100_000, 4, p, generator=g)
+        on = (x > 0).double().mean(0).numpy()
+        assert np.allclose(on, p.numpy(), atol=5 * np.sqrt(0.25 / 100_000))
+
+    def test_instances_with_one_p_each(self):
+        p = torch.tensor([[0.1], [0.6]])
+        g = torch.Generator().manual_seed(2)
+        x = sample_features(20_000, (2, 16), p, generator=g)
+        assert x.shape == (20_000, 2, 16)
+        on = (x > 0).double().mean((0, 2)).numpy()
+        assert np.allclose(on, [0.1, 0.6], atol=0.01)
+
+    @given(seed=st.integers(0, 2**31 - 1), p=st.floats(1e-3, 1.0))
+    def test_seed_reproduces_and_out_is_filled(self, seed, p):
+        a = sample_features(7, 5, p, generator=torch.Generator().manual_seed(seed))
+        buf = torch.empty(7, 5)
+        b = sample_features(7, 5, p, generator=torch.Generator().manual_seed(seed), out=buf)
+        assert b.data_ptr() == buf.data_ptr()
+        assert torch.equal(a, b)
+        assert ((a == 0) | ((a > 0) & (a <= 1))).all()
+
+    def test_dtype(self):
+        assert sample_features(3, 4, 0.5, dtype=torch.float64).dtype == torch.float64
+
+
+class TestImportance:
+    def test_two_groups(self):
+        m = two_group_importance(8, 0.25)
+        assert m.tolist() == [1, 1, 1, 1, 0.25, 0.25, 0.25, 0.25]
+
+    def test_decay(self):
+        m = decaying_importance(5, 0.7, dtype=torch.float64)
+        assert torch.allclose(m, torch.tensor([0.7**i for i in range(5)], dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: sample_features(0, 4, 0.5), "batch"),
+        (lambda: sample_features(4, 0, 0.5), "n_s"),
+        (lambda: sample_features(4, 4, 0.0), "p"),
+        (lambda: sample_features(4, 4, 1.5), "p"),
+        (lambda: sample_features(4, 4, float("nan")), "p"),
+        (lambda: sample_features(4, 4, torch.tensor([0.1, 0.2])), "p"),
+        (lambda: sample_features(4, 4, torch.tensor([0.1, 0.0, 0.2, 0.3])), "p"),
+        (lambda: sample_features(4, 4, 0.5, out=torch.empty(3, 4)), "out"),
+        (lambda: sample_features(4, 4, 0.5, dtype=torch.int32), "dtype"),
+        (lambda: two_group_importance(5, 0.5), "n_s"),
+        (lambda: two_group_importance(4, 1.5), "alpha"),
+        (lambda: decaying_importance(4, 0.0), "decay"),
+        (lambda: decaying_importance(4, 1.2), "decay"),
+    ],
+)
+def test_bad_input_names_the_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
