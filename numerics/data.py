@@ -53,6 +53,7 @@ def sample_features(
     device=None,
     dtype: torch.dtype = torch.float32,
     out: torch.Tensor | None = None,
+    method: str = "auto",
 ) -> torch.Tensor:
     r"""A batch of sparse features x = Bernoulli(p) * Uniform[0, 1], shape (batch, *n_s).
 
@@ -71,6 +72,16 @@ def sample_features(
         instance).
     generator, device, dtype : as for :func:`torch.rand`; the sample is made on ``device``.
     out : an optional preallocated tensor of shape (batch, *n_s) to fill (no new memory on hot paths).
+    method : "uniform" (the map above, one uniform per entry), "gaps" (below) or "auto": "gaps" for a
+        scalar p <= 0.25 on the CPU, where it is several times faster, "uniform" otherwise.
+
+    **The "gaps" method** draws only what is random in a sparse sample. In the flattened sample the
+    entries that are on form a Bernoulli(p) process, whose gaps G (the number of off entries before the
+    next on entry) are i.i.d. geometric, P(G = k) = (1 - p)^k p; G = floor(log(1 - u) / log(1 - p)) with
+    u ~ U[0, 1) has exactly that law, since P(G >= k) = P(1 - u <= (1 - p)^k) = (1 - p)^k. So the positions
+    of the on entries are the partial sums of G + 1, and each gets its own value 1 - u' ~ U(0, 1]: about
+    2 p n draws instead of n. The CPU generator draws one number at a time (~6 ns), so for p = 0.05 this
+    is ~5x faster; on CUDA the uniform method is already memory-bound and is used.
     """
     batch = check_int(batch, "batch", low=1)
     shape = (batch, *_as_shape(n_s))
@@ -81,9 +92,46 @@ def sample_features(
             raise ValueError(f"out must have shape {shape}, got {tuple(out.shape)}")
         device, dtype = out.device, out.dtype
     pv = _check_p_tensor(p, shape[1:], device, dtype)
+    if method not in ("auto", "uniform", "gaps"):
+        raise ValueError(f"method must be 'auto', 'uniform' or 'gaps', got {method!r}")
+    on_cpu = torch.device(device if device is not None else "cpu").type == "cpu"
+    if method == "auto":
+        method = "gaps" if (isinstance(pv, float) and pv <= 0.25 and on_cpu) else "uniform"
+    if method == "gaps":
+        if not isinstance(pv, float):
+            raise ValueError("method 'gaps' needs a scalar p")
+        x = out if out is not None else torch.empty(shape, device=device, dtype=dtype)
+        if not x.is_contiguous():
+            raise ValueError("out must be contiguous for method 'gaps'")
+        return _fill_by_gaps(x, pv, generator)
     u = torch.rand(shape, generator=generator, device=device, dtype=dtype, out=out)
     off = u >= pv
     return u.div_(pv).masked_fill_(off, 0.0)
+
+
+def _fill_by_gaps(x: torch.Tensor, p: float, generator) -> torch.Tensor:
+    """Fill x (contiguous) with Bernoulli(p) * U(0, 1] entries through geometric gaps (see above)."""
+    flat = x.view(-1)
+    n = flat.numel()
+    flat.zero_()
+    if p >= 1.0:
+        flat.copy_(1.0 - torch.rand(n, generator=generator, device=x.device, dtype=x.dtype))
+        return x
+    log_q = math.log1p(-p)
+    mean = n * p
+    chunk = int(mean + 6.0 * math.sqrt(mean) + 16)  # covers n with overwhelming probability
+    start = 0  # index of the next entry not yet decided
+    while start < n:
+        u = torch.rand(chunk, generator=generator, device=x.device, dtype=torch.float64)
+        gaps = torch.floor(torch.log1p(-u) / log_q)
+        pos = torch.cumsum(gaps + 1.0, 0) + (start - 1)  # positions of the next `chunk` on entries
+        last = pos[-1].item()
+        pos = pos[pos < n].long()
+        values = 1.0 - torch.rand(pos.numel(), generator=generator, device=x.device, dtype=x.dtype)
+        flat.index_copy_(0, pos, values)
+        start = int(last) + 1
+        chunk = max(16, int((n - start) * p + 6.0 * math.sqrt(max((n - start) * p, 1.0)) + 16))
+    return x
 
 
 def two_group_importance(n_s: int, alpha: float, *, dtype=torch.float32, device=None) -> torch.Tensor:

@@ -100,3 +100,19 @@ class ToyModel(nn.Module):
                 "W_out": self.out_weight()[k].detach().cpu().clone(),
                 "b": self.bias()[k, 0].detach().cpu().clone(),
             }
+
+
+def feature_dimensionality(W_in: Tensor) -> Tensor:
+    r"""Toy Models' feature dimensionality D_i = ||W_i||^2 / sum_j (\hat W_i . W_j)^2 of each feature.
+
+    W_i is column i of W_in (shape (n_d, n_s), or (K, n_d, n_s) for K instances), the feature's
+    embedding; \hat W_i = W_i / ||W_i||. D_i = 1 for a feature with a dimension of its own, 1/2 for an
+    antipodal pair, 0 for a feature that is not represented (||W_i|| = 0, returned as 0).
+    """
+    w = W_in.detach().double()
+    norms2 = (w * w).sum(-2)  # (..., n_s)
+    gram = w.transpose(-1, -2) @ w  # (..., n_s, n_s): W_i . W_j
+    safe = torch.where(norms2 > 0, norms2, torch.ones_like(norms2))
+    denom = (gram * gram).sum(-1) / safe  # sum_j (W_i.W_j)^2 / ||W_i||^2
+    return torch.where(norms2 > 0, norms2 / torch.where(denom > 0, denom, torch.ones_like(denom)),
+                       torch.zeros_like(norms2))

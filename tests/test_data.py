@@ -12,16 +12,20 @@ from hypothesis import strategies as st
 from numerics import decaying_importance, sample_features, two_group_importance
 
 
-def _sample(p, n=400_000, n_s=8, seed=0, dtype=torch.float64):
+def _sample(p, n=400_000, n_s=8, seed=0, dtype=torch.float64, method="uniform"):
     g = torch.Generator().manual_seed(seed)
-    return sample_features(n // n_s, n_s, p, generator=g, dtype=dtype).numpy().ravel()
+    return sample_features(n // n_s, n_s, p, generator=g, dtype=dtype, method=method).numpy().ravel()
 
 
+METHODS = pytest.mark.parametrize("method", ["uniform", "gaps"])
+
+
+@METHODS
 class TestLaw:
     @pytest.mark.parametrize("p", [0.003, 0.05, 0.3, 0.9])
-    def test_mixed_cdf(self, p):
+    def test_mixed_cdf(self, p, method):
         # F(t) = (1 - p) + p t on [0, 1]: checked at several t within 5 binomial standard errors.
-        x = _sample(p)
+        x = _sample(p, method=method)
         n = x.size
         for t in [0.0, 0.1, 0.25, 0.5, 0.75, 0.99]:
             expected = (1 - p) + p * t
@@ -29,8 +33,8 @@ class TestLaw:
             assert abs(got - expected) <= 5 * math.sqrt(expected * (1 - expected) / n) + 1e-12, t
 
     @pytest.mark.parametrize("p", [0.01, 0.2, 1.0])
-    def test_moments(self, p):
-        x = _sample(p)
+    def test_moments(self, p, method):
+        x = _sample(p, method=method)
         n = x.size
         mean, var = p / 2, p * (4 - 3 * p) / 12
         fourth = p / 5  # E x^4, for the standard error of the variance
@@ -40,13 +44,23 @@ class TestLaw:
         assert abs(np.mean(x == 0) - (1 - p)) <= 4 * math.sqrt(p * (1 - p) / n) + 1e-12
 
     @pytest.mark.parametrize("p", [0.02, 0.5])
-    def test_on_values_are_uniform(self, p):
-        x = _sample(p)
+    def test_on_values_are_uniform(self, p, method):
+        x = _sample(p, method=method)
         on = x[x > 0]
         assert on.max() <= 1.0
         assert scipy.stats.kstest(on, "uniform").pvalue > 1e-3
 
-    def test_a_wrong_law_fails(self):
+    def test_on_entries_are_independent(self, method):
+        p = 0.1
+        # Adjacent entries of the flattened sample: P(both on) = p^2 (the gaps method must not
+        # correlate neighbours), and the on-count of a row is Binomial(n_s, p).
+        x = _sample(p, n=400_000, n_s=40, method=method).reshape(-1, 40) > 0
+        both = np.mean(x[:, :-1] & x[:, 1:])
+        assert abs(both - p * p) <= 5 * math.sqrt(p * p / x[:, 1:].size)
+        counts = x.sum(1)
+        assert abs(counts.var() - 40 * p * (1 - p)) <= 0.05 * 40 * p * (1 - p)
+
+    def test_a_wrong_law_fails(self, method):
         # The unnormalised map u * [u < p] has mean p^2 / 2: the moment test above rejects it.
         p = 0.2
         g = torch.Generator().manual_seed(0)
@@ -54,8 +68,8 @@ class TestLaw:
         wrong = torch.where(u < p, u, 0.0).numpy().ravel()
         assert abs(wrong.mean() - p / 2) > 20 * math.sqrt(p * (4 - 3 * p) / 12 / wrong.size)
 
-    def test_p_one_is_uniform(self):
-        x = _sample(1.0, n=20_000)
+    def test_p_one_is_uniform(self, method):
+        x = _sample(1.0, n=20_000, method=method)
         assert (x > 0).all() and scipy.stats.kstest(x, "uniform").pvalue > 1e-3
 
 
@@ -110,6 +124,8 @@ class TestImportance:
         (lambda: sample_features(4, 4, torch.tensor([0.1, 0.0, 0.2, 0.3])), "p"),
         (lambda: sample_features(4, 4, 0.5, out=torch.empty(3, 4)), "out"),
         (lambda: sample_features(4, 4, 0.5, dtype=torch.int32), "dtype"),
+        (lambda: sample_features(4, 4, 0.5, method="fast"), "method"),
+        (lambda: sample_features(4, 4, torch.full((4,), 0.1), method="gaps"), "p"),
         (lambda: two_group_importance(5, 0.5), "n_s"),
         (lambda: two_group_importance(4, 1.5), "alpha"),
         (lambda: decaying_importance(4, 0.0), "decay"),

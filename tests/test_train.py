@@ -179,3 +179,32 @@ class TestConfig:
     def test_unknown_field(self):
         with pytest.raises(ValueError, match="unknown config field"):
             TrainConfig.from_dict({"n_s": 8, "n_d": 2, "learning_rate": 0.1})
+
+
+class TestStepKernel:
+    @pytest.mark.parametrize("activation", ["relu", "linear"])
+    @pytest.mark.parametrize("tied", [False, True])
+    @pytest.mark.parametrize("bias", [False, True])
+    @pytest.mark.parametrize("importance", [False, True])
+    def test_gradients_match_autograd(self, activation, tied, bias, importance):
+        from numerics.train import StepKernel
+
+        torch.manual_seed(0)
+        K, B, n_s, n_d = 3, 17, 12, 5
+        m = ToyModel(n_s, n_d, instances=K, activation=activation, tied=tied, bias=bias).double()
+        if bias:
+            with torch.no_grad():
+                m.b.uniform_(-0.3, 0.3)  # so that some units are off and some on
+        M = torch.rand(K, 1, n_s, dtype=torch.float64) if importance else None
+        x = sample_features(B, (K, n_s), 0.4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        x = x.transpose(0, 1).contiguous()
+        err = (x - m(x)) ** 2
+        if M is not None:
+            err = err * M
+        ref_loss = err.mean(dim=(1, 2))
+        ref_grads = torch.autograd.grad(ref_loss.sum(), list(m.parameters()))
+        kernel = StepKernel(m, B, M)
+        loss = kernel(x)
+        assert torch.allclose(loss, ref_loss.detach(), rtol=1e-12, atol=0)
+        for p, g in zip(m.parameters(), ref_grads):
+            assert torch.allclose(p.grad, g, rtol=1e-10, atol=1e-14)

@@ -1,0 +1,264 @@
+"""Command line of :mod:`numerics`: ``python -m numerics COMMAND ...``.
+
+Commands: ``rug`` (draw the rug, fig. 1), ``fit-rug`` (a and b of a Persian Rug model), ``stats``
+(symmetry statistics and macroscopic parameters of a weights file), ``weights`` (draw W and b, fig. 3),
+``train`` (toy models), ``sweep`` (a (p, r) grid packed into instances), ``toy-models`` (Toy Models'
+demo) and ``broken-symmetry`` (appendix H). Bad input prints one line to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit status 2."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _emit(result: dict, as_json: bool) -> None:
+    if as_json:
+        from .io import _jsonable
+
+        print(json.dumps(_jsonable(result), indent=2))
+        return
+    width = max((len(k) for k in result), default=0)
+    for key, value in result.items():
+        text = f"{value:.6g}" if isinstance(value, float) else str(value)
+        print(f"{key:<{width}}  {text}")
+
+
+def _cmd_rug(args):
+    from .plots import plot_rug
+    from .rug import RugOperator
+
+    op = RugOperator(args.ns, args.nd, seed=args.seed)
+    if args.ns > 4096:
+        raise ValueError(f"--ns must be at most 4096 for a picture (the dense rug is drawn), got {args.ns}")
+    plot_rug(op.dense(), out=args.out, title=f"Persian Rug, n_s = {args.ns}, n_d = {args.nd}")
+    return {"out": str(args.out), "n_s": args.ns, "n_d": args.nd, "S": op.S.tolist()}
+
+
+def _cmd_fit_rug(args):
+    from .rug_model import fit_rug
+
+    kw = {"method": args.method, "seed": args.seed, "progress": not args.quiet}
+    if args.device:
+        kw["device"] = args.device
+    result = fit_rug(args.ns, args.r, args.p, **kw)
+    out = result.as_dict() if hasattr(result, "as_dict") else {k: v.as_dict() for k, v in result.items()}
+    if args.out:
+        from .io import write_json
+
+        write_json(args.out, out)
+    return out
+
+
+def _load_wb(path, instance: int):
+    import torch
+
+    from .io import load_weights
+
+    w = load_weights(path)
+    if "W" in w:
+        W = w["W"]
+    elif "W_in" in w and "W_out" in w:
+        W = w["W_out"] @ w["W_in"]
+    else:
+        raise ValueError(f"weights file {str(path)!r} holds neither W nor W_in and W_out")
+    b = w.get("b", torch.zeros(W.shape[-1]))
+    if W.ndim == 3:
+        if not 0 <= instance < W.shape[0]:
+            raise ValueError(f"--instance must be in [0, {W.shape[0] - 1}], got {instance}")
+        W, b = W[instance], b[instance]
+    p = w.get("p")
+    p = float(p[instance] if p is not None and p.ndim else p) if p is not None else None
+    return W.double(), b.double().reshape(-1), p
+
+
+def _cmd_stats(args):
+    from .symmetry import macroscopic_params, symmetry_stats
+
+    W, b, p_file = _load_wb(args.weights, args.instance)
+    p = args.p if args.p is not None else p_file
+    if p is None:
+        raise ValueError("--p is required (the weights file does not record p)")
+    return {"symmetry": symmetry_stats(W, b, p).as_dict(), "macroscopic": macroscopic_params(W, b, p).as_dict()}
+
+
+def _cmd_weights(args):
+    from .plots import plot_weights
+
+    W, b, _ = _load_wb(args.weights, args.instance)
+    plot_weights(W, b, n=args.n, out=args.out)
+    return {"out": str(args.out)}
+
+
+def _train_config(args):
+    from .config import TrainConfig
+
+    if args.config:
+        cfg = TrainConfig.load(args.config)
+        return cfg
+    if args.ns is None or args.p is None or (args.r is None and args.nd is None):
+        raise ValueError("give --config FILE, or --ns, --p and --r (or --nd)")
+    kw = dict(n_s=args.ns, n_d=args.nd, r=args.r, p=args.p if len(args.p) > 1 else args.p[0],
+              instances=args.instances, device=args.device, seed=args.seed)
+    for name in ("batch", "lr", "max_steps", "checkpoint_every", "activation"):
+        v = getattr(args, name)
+        if v is not None:
+            kw[name] = v
+    return TrainConfig(**kw)
+
+
+def _cmd_train(args):
+    from .train import train
+
+    run = train(_train_config(args), args.out, resume=args.resume, progress=not args.quiet)
+    m = dict(run.metrics)
+    m.pop("curve", None)
+    return m if args.json else {"out": str(run.path), "steps": m["steps"],
+                                "loss": ", ".join(f"{i['loss']:.4g}" for i in m["instance"])}
+
+
+def _cmd_sweep(args):
+    from .experiments import sweep
+
+    kw = {"device": args.device, "seed": args.seed}
+    for name in ("batch", "lr", "max_steps"):
+        v = getattr(args, name)
+        if v is not None:
+            kw[name] = v
+    index = sweep(args.ns, args.p, args.r, args.out, progress=not args.quiet, **kw)
+    return index if args.json else {"out": str(args.out), "runs": len({e["run"] for e in index["entries"]}),
+                                    "points": len(index["entries"])}
+
+
+def _cmd_toy_models(args):
+    from .experiments import toy_models_demo
+
+    return toy_models_demo(args.out, max_steps=args.max_steps, progress=not args.quiet, device=args.device)
+
+
+def _cmd_broken_symmetry(args):
+    from .experiments import broken_symmetry
+
+    kw = dict(alphas=args.alphas, n_s=args.ns, n_d=args.nd, p=args.p, max_steps=args.max_steps,
+              progress=not args.quiet, device=args.device)
+    if args.batch:
+        kw["batch"] = args.batch
+    return broken_symmetry(args.out, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m numerics", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def common(p, json_flag=True):
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("rug", help="draw the Persian Rug matrix (fig. 1)")
+    p.add_argument("--ns", type=int, default=256)
+    p.add_argument("--nd", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=Path("rug.png"))
+    common(p)
+    p.set_defaults(func=_cmd_rug)
+
+    p = sub.add_parser("fit-rug", help="fit a and b of a Persian Rug model")
+    p.add_argument("--ns", type=int, required=True)
+    p.add_argument("--r", type=float, required=True)
+    p.add_argument("--p", type=float, required=True)
+    p.add_argument("--method", choices=("fit", "train", "both"), default="fit")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", type=Path, default=None, help="also write the result as JSON here")
+    common(p)
+    p.set_defaults(func=_cmd_fit_rug)
+
+    p = sub.add_parser("stats", help="symmetry statistics of a weights file (safetensors)")
+    p.add_argument("weights", type=Path)
+    p.add_argument("--p", type=float, default=None, help="feature probability (default: from the file)")
+    p.add_argument("--instance", type=int, default=0)
+    common(p)
+    p.set_defaults(func=_cmd_stats)
+
+    p = sub.add_parser("weights", help="draw a corner of W and b of a weights file (fig. 3)")
+    p.add_argument("weights", type=Path)
+    p.add_argument("--instance", type=int, default=0)
+    p.add_argument("--n", type=int, default=30)
+    p.add_argument("--out", type=Path, default=Path("weights.png"))
+    common(p)
+    p.set_defaults(func=_cmd_weights)
+
+    for name, func, help_ in (("train", _cmd_train, "train toy models"),
+                              ("sweep", _cmd_sweep, "train a (p, r) grid, packing runs into instances")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--ns", type=int, default=None)
+        p.add_argument("--p", type=_floats, default=None, help="one p or a comma-separated list")
+        p.add_argument("--r", type=_floats if name == "sweep" else float, default=None)
+        p.add_argument("--out", type=Path, required=True)
+        p.add_argument("--device", default="auto")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--batch", type=int, default=None)
+        p.add_argument("--lr", type=float, default=None)
+        p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
+        if name == "train":
+            p.add_argument("--nd", type=int, default=None)
+            p.add_argument("--instances", type=int, default=None)
+            p.add_argument("--config", type=Path, default=None, help="a TrainConfig as JSON or TOML")
+            p.add_argument("--resume", action="store_true")
+            p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, default=None)
+            p.add_argument("--activation", choices=("relu", "linear"), default=None)
+        common(p)
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("toy-models", help="Toy Models' n_s = 20, n_d = 5 demo with its pictures")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=10_000)
+    p.add_argument("--device", default="auto")
+    common(p)
+    p.set_defaults(func=_cmd_toy_models)
+
+    p = sub.add_parser("broken-symmetry", help="appendix H: two importance groups, alpha from 0 to 1")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--alphas", type=_floats, default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    p.add_argument("--ns", type=int, default=4096)
+    p.add_argument("--nd", type=int, default=1024)
+    p.add_argument("--p", type=float, default=0.04)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=100_000)
+    p.add_argument("--device", default="auto")
+    common(p)
+    p.set_defaults(func=_cmd_broken_symmetry)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result = args.func(args)
+    except ValueError as exc:
+        sys.stderr.write(f"python -m numerics {args.command}: error: {exc}\n")
+        return 2
+    _emit(result, getattr(args, "json", False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

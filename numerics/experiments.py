@@ -1,0 +1,124 @@
+"""Training experiments built on :func:`numerics.train`: a (p, r) sweep packed into instances, Toy
+Models' small demo, and the broken-symmetry experiment of appendix H. Each writes a directory of runs
+plus a JSON index and figures, and is resumable (finished runs are loaded, interrupted ones resume)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .config import TrainConfig
+from .io import write_json
+from .train import train
+
+__all__ = ["sweep", "toy_models_demo", "broken_symmetry", "group_statistics"]
+
+
+def _train_or_resume(config: TrainConfig, out: Path, progress: bool):
+    return train(config, out, resume=(out / "config.json").exists(), progress=progress)
+
+
+def sweep(n_s: int, ps, rs, out_dir, *, progress: bool = True, **train_kw) -> dict:
+    """Train toy models on the grid ps x rs at one n_s, one run per n_d holding one instance per p.
+
+    The runs sharing (n_s, n_d) train together as instances. Writes ``out_dir/n_d=<n_d>/`` run
+    directories and ``out_dir/index.json`` (one entry per (p, r): the run, the instance and its loss).
+    """
+    ps = [float(p) for p in ps]
+    rs = [float(r) for r in rs]
+    if not ps:
+        raise ValueError("ps must hold at least one p")
+    if not rs:
+        raise ValueError("rs must hold at least one r")
+    out = Path(out_dir)
+    by_nd: dict[int, list[float]] = {}
+    for r in rs:
+        cfg = TrainConfig(n_s=n_s, r=r, p=ps)  # validates n_s, r and every p
+        by_nd.setdefault(cfg.n_d, []).append(r)
+    entries = []
+    for n_d, r_group in sorted(by_nd.items()):
+        cfg = TrainConfig(n_s=n_s, n_d=n_d, p=ps, **train_kw)
+        run = _train_or_resume(cfg, out / f"n_d={n_d}", progress)
+        for k, p in enumerate(ps):
+            inst = run.metrics["instance"][k]
+            for r in r_group:
+                entries.append({"p": p, "r": r, "n_s": n_s, "n_d": n_d, "run": f"n_d={n_d}", "instance": k,
+                                "loss": inst["loss"], "loss_se": inst["loss_se"], "steps": inst["steps"]})
+    index = {"n_s": n_s, "ps": ps, "rs": rs, "entries": entries}
+    write_json(out / "index.json", index)
+    return index
+
+
+def toy_models_demo(out_dir, *, sparsities=(0.0, 0.7, 0.9, 0.97, 0.99, 0.997), n_s: int = 20, n_d: int = 5,
+                    decay: float = 0.7, max_steps: int = 10_000, progress: bool = True, **train_kw) -> dict:
+    """Toy Models' small ReLU-output experiment: n_s = 20, n_d = 5, importance decay^i, one instance
+    per sparsity S (p = 1 - S), trained together. Draws W^T W / b / feature norms and superposition
+    (``toy_models.png``) and the feature dimensionality (``feature_dimensionality.png``)."""
+    from .plots import plot_feature_dimensionality, plot_toy_models
+
+    ps = [1.0 - s for s in sparsities]
+    kw = dict(batch=1024, lr=1e-3, max_steps=max_steps, stop_rule=False, checkpoint_every=1000)
+    kw.update(train_kw)
+    cfg = TrainConfig(n_s=n_s, n_d=n_d, p=ps, importance={"kind": "decay", "decay": decay}, **kw)
+    out = Path(out_dir)
+    run = _train_or_resume(cfg, out / "run", progress)
+    w_in = [run.model.W_in[k] for k in range(len(ps))]
+    b = [run.model.b[k, 0] for k in range(len(ps))]
+    plot_toy_models(w_in, b, [f"1 - S = {p:.3g}" for p in ps], out=out / "toy_models.png")
+    plot_feature_dimensionality(w_in, ps, out=out / "feature_dimensionality.png")
+    return {"run": str(out / "run"), "figures": ["toy_models.png", "feature_dimensionality.png"]}
+
+
+def group_statistics(W: torch.Tensor, p: float, groups: list[slice]) -> list[dict]:
+    """Per group of features: the mean diagonal W_ii and the mean noise level sigma_i, the standard
+    deviation of nu_i = W_ii^-1 sum_{j != i} W_ij x_j, sigma_i = |W_ii|^-1 sqrt(Var x sum_{j != i} W_ij^2)."""
+    W = W.detach().double()
+    var_x = p * (4 - 3 * p) / 12
+    diag = torch.diagonal(W)
+    off2 = (W * W).sum(1) - diag * diag
+    sigma = torch.sqrt(var_x * off2) / diag.abs()
+    return [{"mean_diag": diag[g].mean().item(), "sd_diag": diag[g].std().item(),
+             "mean_sigma": sigma[g].mean().item(), "sd_sigma": sigma[g].std().item()} for g in groups]
+
+
+def broken_symmetry(out_dir, *, alphas=(0.0, 0.25, 0.5, 0.75, 1.0), n_s: int = 4096, n_d: int = 1024,
+                    p: float = 0.04, batch: int = 4096, lr: float = 3e-4, max_steps: int = 100_000,
+                    progress: bool = True, **train_kw) -> dict:
+    """Appendix H: importance 1 for the first n_s/2 features and alpha for the rest, one instance per
+    alpha, trained together. Reports per group the mean diagonal and the mean noise level (figs 13, 14)
+    and draws them against alpha (``broken_symmetry.png``). The paper's sizes are the defaults; pass a
+    smaller n_s / n_d on a CPU."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .plots import save_figure
+
+    alphas = [float(a) for a in alphas]
+    cfg = TrainConfig(n_s=n_s, n_d=n_d, p=p, instances=len(alphas), batch=batch, lr=lr, max_steps=max_steps,
+                      importance={"kind": "two_group", "alpha": alphas}, **train_kw)
+    out = Path(out_dir)
+    run = _train_or_resume(cfg, out / "run", progress)
+    W = run.model.W()
+    half = n_s // 2
+    rows = []
+    for k, a in enumerate(alphas):
+        important, other = group_statistics(W[k], p, [slice(0, half), slice(half, n_s)])
+        rows.append({"alpha": a, "important": important, "less_important": other,
+                     "loss": run.metrics["instance"][k]["loss"]})
+    result = {"n_s": n_s, "n_d": n_d, "p": p, "rows": rows}
+    write_json(out / "broken_symmetry.json", result)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, lab in (("important", "M = 1"), ("less_important", "M = alpha")):
+        a1.plot(alphas, [r[key]["mean_diag"] for r in rows], "o-", label=lab)
+        a2.plot(alphas, [r[key]["mean_sigma"] for r in rows], "o-", label=lab)
+    a1.set_xlabel("alpha")
+    a1.set_ylabel("mean W_ii")
+    a2.set_xlabel("alpha")
+    a2.set_ylabel("mean sigma_i (std of nu_i)")
+    a1.legend()
+    fig.suptitle(f"broken symmetry (appendix H): n_s = {n_s}, n_d = {n_d}, p = {p}")
+    save_figure(fig, out / "broken_symmetry.png")
+    return result
