@@ -12,7 +12,7 @@ import torch
 
 from ._validation import check_int, check_positive
 
-__all__ = ["sample_features", "two_group_importance", "decaying_importance"]
+__all__ = ["sample_features", "sample_instances", "two_group_importance", "decaying_importance"]
 
 
 def _as_shape(n_s) -> tuple[int, ...]:
@@ -111,27 +111,72 @@ def sample_features(
 
 def _fill_by_gaps(x: torch.Tensor, p: float, generator) -> torch.Tensor:
     """Fill x (contiguous) with Bernoulli(p) * U(0, 1] entries through geometric gaps (see above)."""
-    flat = x.view(-1)
-    n = flat.numel()
-    flat.zero_()
-    if p >= 1.0:
-        flat.copy_(1.0 - torch.rand(n, generator=generator, device=x.device, dtype=x.dtype))
-        return x
-    log_q = math.log1p(-p)
-    mean = n * p
-    chunk = int(mean + 6.0 * math.sqrt(mean) + 16)  # covers n with overwhelming probability
-    start = 0  # index of the next entry not yet decided
-    while start < n:
-        u = torch.rand(chunk, generator=generator, device=x.device, dtype=torch.float64)
-        gaps = torch.floor(torch.log1p(-u) / log_q)
-        pos = torch.cumsum(gaps + 1.0, 0) + (start - 1)  # positions of the next `chunk` on entries
-        last = pos[-1].item()
-        pos = pos[pos < n].long()
-        values = 1.0 - torch.rand(pos.numel(), generator=generator, device=x.device, dtype=x.dtype)
-        flat.index_copy_(0, pos, values)
-        start = int(last) + 1
-        chunk = max(16, int((n - start) * p + 6.0 * math.sqrt(max((n - start) * p, 1.0)) + 16))
+    _fill_gaps_rows(x.view(1, -1), [p], [generator])
     return x
+
+
+def _gap_chunk(n: int, p: float) -> int:
+    mean = n * p
+    return int(mean + 6.0 * math.sqrt(mean) + 16)  # covers n entries with overwhelming probability
+
+
+def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> None:
+    """Row k of ``rows`` (K, n) gets Bernoulli(ps[k]) * U(0, 1] entries, from ``generators[k]`` alone.
+
+    Each row draws a fixed number of gaps and of values from its own generator (so what a row gets
+    does not depend on the other rows); the arithmetic then runs on all rows at once.
+    """
+    K, n = rows.shape
+    dev = rows.device
+    rows.zero_()
+    chunks = [_gap_chunk(n, p) if p < 1.0 else 0 for p in ps]
+    width = max(chunks)
+    if width:
+        u = torch.ones(K, width, device=dev, dtype=torch.float64)  # padding u = 1: an infinite gap
+        v = torch.zeros(K, width, device=dev, dtype=rows.dtype)
+        for k, (m, g) in enumerate(zip(chunks, generators)):
+            if m:
+                torch.rand(m, generator=g, device=dev, dtype=torch.float64, out=u[k, :m])
+                torch.rand(m, generator=g, device=dev, dtype=rows.dtype, out=v[k, :m])
+        log_q = torch.tensor([math.log1p(-p) if p < 1.0 else -1.0 for p in ps], device=dev, dtype=torch.float64)
+        pos = torch.cumsum(torch.floor(torch.log1p(-u) / log_q[:, None]) + 1.0, dim=1) - 1.0
+        last = [pos[k, m - 1].item() if m else math.inf for k, m in enumerate(chunks)]
+        keep = pos < n
+        flat_pos = (pos + (torch.arange(K, device=dev, dtype=torch.float64) * n)[:, None])[keep].long()
+        rows.view(-1).index_copy_(0, flat_pos, 1.0 - v[keep])  # values in (0, 1]
+    else:
+        last = [math.inf] * K
+    for k, (p, g) in enumerate(zip(ps, generators)):
+        if p >= 1.0:
+            rows[k].copy_(1.0 - torch.rand(n, generator=g, device=dev, dtype=rows.dtype))
+            continue
+        start = int(last[k]) + 1 if math.isfinite(last[k]) else n
+        while start < n:  # rare: the first chunk ended before the row did
+            m = _gap_chunk(n - start, p)
+            uu = torch.rand(m, generator=g, device=dev, dtype=torch.float64)
+            vv = torch.rand(m, generator=g, device=dev, dtype=rows.dtype)
+            pp = torch.cumsum(torch.floor(torch.log1p(-uu) / math.log1p(-p)) + 1.0, 0) + (start - 1)
+            ok = pp < n
+            rows[k].index_copy_(0, pp[ok].long(), 1.0 - vv[ok])
+            start = int(pp[-1].item()) + 1
+
+
+def sample_instances(out: torch.Tensor, ps, generators) -> torch.Tensor:
+    """Fill ``out`` (K, batch, n_s) with instance k's features from ``generators[k]`` and ``ps[k]``.
+
+    Instance k's values depend only on its own generator and p (so K models sampled together see what
+    each would see alone). On the CPU with every p <= 0.25 the gaps method runs for all instances at
+    once; otherwise each instance is drawn by :func:`sample_features`.
+    """
+    K = out.shape[0]
+    if len(ps) != K or len(generators) != K:
+        raise ValueError(f"ps and generators must have one entry per instance ({K})")
+    if out.device.type == "cpu" and out.is_contiguous() and all(0.0 < p <= 0.25 for p in ps):
+        _fill_gaps_rows(out.view(K, -1), [float(p) for p in ps], list(generators))
+        return out
+    for k in range(K):
+        sample_features(out.shape[1], out.shape[2:], ps[k], generator=generators[k], out=out[k])
+    return out
 
 
 def two_group_importance(n_s: int, alpha: float, *, dtype=torch.float32, device=None) -> torch.Tensor:

@@ -32,11 +32,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .data import decaying_importance, sample_features, two_group_importance
+from .data import decaying_importance, sample_features, sample_instances, two_group_importance
 from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
 from .toy import ToyModel
 
-__all__ = ["train", "load_run", "resolve_device", "Run", "importance_weights", "StepKernel"]
+__all__ = ["train", "load_run", "resolve_device", "Run", "importance_weights", "StepKernel", "Trainer"]
 
 _DATA_SEED_OFFSET = 0x5EED_0000_0001  # data generators are seeded apart from the initialisation
 _EVAL_SEED_OFFSET = 0xE7A1_0000_0001
@@ -95,14 +95,17 @@ class StepKernel:
     """
 
     def __init__(self, model: ToyModel, batch: int, importance: torch.Tensor | None):
-        self.model, self.importance = model, importance
+        self.model = model
         K, n_s, n_d = model.instances, model.n_s, model.n_d
         w = model.W_in
         kw = dict(device=w.device, dtype=w.dtype)
         self.h = torch.empty(K, batch, n_d, **kw)
-        self.z = torch.empty(K, batch, n_s, **kw)
+        self.z = torch.empty(K, batch, n_s, **kw)  # pre-activation, then act(z)
+        self.e = torch.empty(K, batch, n_s, **kw)  # f - x, then dL/dz / scale
         self.gh = torch.empty(K, batch, n_d, **kw)
-        self.mask = torch.empty(K, batch, n_s, device=w.device, dtype=torch.bool)
+        self.ones = torch.ones(K, 1, batch, **kw)  # sums over the batch as a matmul (fast, unlike a
+        # strided reduction)
+        self.sqrt_importance = None if importance is None else importance.sqrt()
         self.scale = 2.0 / (batch * n_s)
         self.n = batch * n_s
         for p in model.parameters():
@@ -111,41 +114,55 @@ class StepKernel:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Fill the parameters' .grad for the batch x (K, batch, n_s); return the (K,) losses."""
         m = self.model
+        K = m.instances
         W_in, W_out = m.W_in.detach(), m.out_weight().detach()
-        h, z, gh, mask = self.h, self.z, self.gh, self.mask
+        h, z, e, gh = self.h, self.z, self.e, self.gh
         torch.bmm(x, W_in.transpose(1, 2), out=h)
         torch.baddbmm(m.bias().detach(), h, W_out.transpose(1, 2), out=z)
         if m.activation == "relu":
-            torch.gt(z, 0, out=mask)
-            z.clamp_min_(0.0)
-        z.sub_(x)  # e = f - x
-        sq = torch.linalg.vector_norm(z, dim=1).square_()  # (K, n_s): sum over the batch of e^2
-        if self.importance is not None:
-            sq.mul_(self.importance[:, 0, :])
-            z.mul_(self.importance)
-        losses = sq.sum(-1) / self.n
+            z.clamp_min_(0.0)  # f; f > 0 exactly where the pre-activation is > 0
+        torch.sub(z, x, out=e)  # e = f - x
+        if self.sqrt_importance is not None:
+            e.mul_(self.sqrt_importance)
+        losses = torch.linalg.vector_norm(e.view(K, -1), dim=1).square_().div_(self.n)  # N^-1 sum M e^2
+        if self.sqrt_importance is not None:
+            e.mul_(self.sqrt_importance)  # M e
         if m.activation == "relu":
-            z.mul_(mask)  # g / scale
+            torch.ops.aten.threshold_backward.grad_input(e, z, 0.0, grad_input=e)  # M e [f > 0]
         if m.has_bias:
-            torch.sum(z, dim=1, keepdim=True, out=m.b.grad).mul_(self.scale)
-        torch.baddbmm(gh, z, W_out, beta=0.0, alpha=self.scale, out=gh)  # dL/dh
+            torch.baddbmm(m.b.grad, self.ones, e, beta=0.0, alpha=self.scale, out=m.b.grad)
+        torch.baddbmm(gh, e, W_out, beta=0.0, alpha=self.scale, out=gh)  # dL/dh
         torch.bmm(gh.transpose(1, 2), x, out=m.W_in.grad)  # dL/dW_in
         if m.tied:
-            m.W_in.grad.baddbmm_(h.transpose(1, 2), z, alpha=self.scale)  # + (g^T h)^T
+            m.W_in.grad.baddbmm_(h.transpose(1, 2), e, alpha=self.scale)  # + (g^T h)^T
         else:
-            torch.baddbmm(m.W_out.grad, z.transpose(1, 2), h, beta=0.0, alpha=self.scale, out=m.W_out.grad)
+            torch.baddbmm(m.W_out.grad, e.transpose(1, 2), h, beta=0.0, alpha=self.scale, out=m.W_out.grad)
         return losses
 
 
-class _State:
-    """Everything that evolves during training, and its (de)serialisation for checkpoints."""
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    """torch's Adam, fused (one kernel for all parameters) where this torch build supports it."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+class Trainer:
+    """Everything that evolves during training, one step of it, and its (de)serialisation for checkpoints.
+
+    ``Trainer(config, device).train_step()`` draws a fresh batch for every instance (into a reused buffer),
+    computes the losses and gradients with :class:`StepKernel` and takes an Adam step; it returns the
+    (K,) losses on the device without synchronising. :func:`train` drives it; benchmarks time it.
+    """
 
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config, self.device = config, device
         dtype = _dtype(config)
         self.model = ToyModel(config.n_s, config.n_d, instances=config.instances, activation=config.activation,
                               tied=config.tied, bias=config.bias, seeds=config.seeds).to(device=device, dtype=dtype)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.opt = _adam(self.model.parameters(), config.learning_rate)
         self.gens = [torch.Generator(device=device).manual_seed(s + _DATA_SEED_OFFSET) for s in config.seeds]
         self.step = 0
         self.curve: list[list[float]] = []  # one row of K window means per window
@@ -154,6 +171,21 @@ class _State:
         self.frozen: dict[str, torch.Tensor] = {
             name: t.detach().clone() for name, t in self.model.named_parameters()
         }  # per-instance rows are copied in when an instance stops
+        self.p = config.p_list
+        self.importance = importance_weights(config, device, dtype)
+        self.x = torch.empty(config.instances, config.batch, config.n_s, device=device, dtype=dtype)  # reused
+        self.kernel = StepKernel(self.model, config.batch, self.importance)
+
+    def sample(self) -> torch.Tensor:
+        """Fill the batch buffer: instance k from its own generator with its own p."""
+        return sample_instances(self.x, self.p, self.gens)
+
+    def train_step(self) -> torch.Tensor:
+        """One training step of every instance; returns the (K,) losses of the batch (on the device)."""
+        losses = self.kernel(self.sample())
+        self.opt.step()
+        self.step += 1
+        return losses
 
     def params(self):
         return dict(self.model.named_parameters())
@@ -292,7 +324,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
         stale.unlink()
     config.save(out / "config.json")
 
-    st = _State(config, device)
+    st = Trainer(config, device)
     ckpt = out / "checkpoint.safetensors"
     if resume and ckpt.exists():
         from safetensors import safe_open
@@ -302,25 +334,17 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
         st.load_tensors(load_weights(ckpt, device=device), meta)
 
     K, n_s, B, W = config.instances, config.n_s, config.batch, config.window
-    p = config.p_list
-    dtype = _dtype(config)
-    imp = importance_weights(config, device, dtype)
-    x = torch.empty(K, B, n_s, device=device, dtype=dtype)  # reused every step
+    p, imp = st.p, st.importance
     window_losses = torch.zeros(W, K, device=device, dtype=torch.float64)
-    model, opt = st.model, st.opt
-    kernel = StepKernel(model, B, imp)
+    model = st.model
 
     t0 = time.perf_counter()
     start_step = st.step
     bar = tqdm(total=config.max_steps, initial=st.step, disable=not progress, unit="step", dynamic_ncols=True,
                desc=f"train n_s={n_s} n_d={config.n_d} K={K}")
     while st.step < config.max_steps and any(st.active):
-        for k in range(K):
-            sample_features(B, n_s, p[k], generator=st.gens[k], out=x[k])
-        per_instance = kernel(x)  # (K,) losses; each instance's gradient is its own
-        opt.step()
-        window_losses[st.step % W] = per_instance
-        st.step += 1
+        slot = st.step % W
+        window_losses[slot] = st.train_step()  # (K,) losses; each instance's gradient is its own
         bar.update(1)
         if st.step % W == 0:  # the only host synchronisation: once per window
             means = window_losses.mean(0).tolist()

@@ -135,3 +135,31 @@ class TestImportance:
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+class TestSampleInstances:
+    @pytest.mark.parametrize("ps", [[0.01, 0.2, 0.05], [0.5, 0.05, 1.0]])
+    def test_each_instance_is_what_it_would_be_alone(self, ps):
+        from numerics.data import sample_instances
+
+        seeds = [3, 4, 5]
+        out = torch.empty(len(ps), 64, 16)
+        sample_instances(out, ps, [torch.Generator().manual_seed(s) for s in seeds])
+        for k, (p, s) in enumerate(zip(ps, seeds)):
+            alone = torch.empty(1, 64, 16)
+            sample_instances(alone, [p], [torch.Generator().manual_seed(s)])
+            assert torch.equal(out[k], alone[0])
+            assert abs((out[k] > 0).double().mean().item() - p) < 5 * math.sqrt(p * (1 - p) / 1024) + 1e-12
+
+    def test_short_chunks_take_the_continuation_path(self, monkeypatch):
+        # With chunks far too short every row needs many continuation rounds; the law must not change.
+        import numerics.data as data
+
+        monkeypatch.setattr(data, "_gap_chunk", lambda n, p: 3)
+        p = 0.1
+        out = torch.empty(2, 20_000, 8, dtype=torch.float64)
+        data.sample_instances(out, [p, p], [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)])
+        x = out.numpy().ravel()
+        n = x.size
+        assert abs(np.mean(x == 0) - (1 - p)) <= 5 * math.sqrt(p * (1 - p) / n)
+        assert scipy.stats.kstest(x[x > 0], "uniform").pvalue > 1e-3

@@ -1,0 +1,169 @@
+"""Training speed of numerics.train: fraction of the matmul peak, the data share of a step, and K
+instances against a one-model-at-a-time nn.Linear trainer.
+
+    python benchmarks/bench_train.py [--write] [--device cpu|cuda] [--reps N]
+
+Flops per step are counted as 10 * batch * n_s * n_d (forward 4, backward 6). The matmul peak is a
+1024^3 float32 matmul on the CPU (median of 5, before and after) or an 8192^3 one on a GPU. --write
+replaces this benchmark's section of benchmarks/RESULTS.md (between its markers) and nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from numerics import TrainConfig
+from numerics.train import Trainer
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+BEGIN, END = "<!-- bench_train:begin -->", "<!-- bench_train:end -->"
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timeit(fn, device, reps: int, inner: int = 1) -> list[float]:
+    fn()
+    sync(device)
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        sync(device)
+        out.append((time.perf_counter() - t) / inner)
+    return out
+
+
+def matmul_peak(device) -> float:
+    n = 8192 if device.type == "cuda" else 1024
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    c = torch.empty(n, n, device=device)
+    ts = timeit(lambda: torch.mm(a, b, out=c), device, 5)
+    return 2 * n**3 / statistics.median(ts) / 1e9
+
+
+def bench_steps(n_s: int, device, reps: int, batch: int = 1024) -> dict:
+    cfg = TrainConfig(n_s=n_s, r=0.25, p=0.05, batch=batch, device=device.type, checkpoint_every=0)
+    tr = Trainer(cfg, device)
+    step = timeit(tr.train_step, device, reps, inner=3)
+    data = timeit(tr.sample, device, reps, inner=3)
+    t = statistics.median(step)
+    flops = 10 * batch * n_s * cfg.n_d
+    return {"n_s": n_s, "n_d": cfg.n_d, "step_ms": t * 1e3, "steps_per_s": 1 / t, "gflops": flops / t / 1e9,
+            "data_share": statistics.median(data) / t}
+
+
+class NaiveModel(nn.Module):
+    """How a replication usually writes one toy model: two nn.Linear layers and autograd."""
+
+    def __init__(self, n_s, n_d):
+        super().__init__()
+        self.enc = nn.Linear(n_s, n_d, bias=False)
+        self.dec = nn.Linear(n_d, n_s)
+
+    def forward(self, x):
+        return torch.relu(self.dec(self.enc(x)))
+
+
+def bench_instances(device, reps: int, K: int = 64, n_s: int = 20, n_d: int = 5, batch: int = 1024) -> dict:
+    model = NaiveModel(n_s, n_d).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    p = 0.05
+
+    def naive_step():
+        x = torch.rand(batch, n_s, device=device)
+        x = torch.where(torch.rand(batch, n_s, device=device) < p, x, torch.zeros_like(x))
+        loss = ((model(x) - x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    naive = statistics.median(timeit(naive_step, device, reps, inner=20))
+    cfg = TrainConfig(n_s=n_s, n_d=n_d, p=[p] * K, batch=batch, device=device.type, checkpoint_every=0)
+    tr = Trainer(cfg, device)
+    packed = statistics.median(timeit(tr.train_step, device, reps, inner=20))
+    return {"K": K, "naive_model_steps_per_s": 1 / naive, "packed_model_steps_per_s": K / packed,
+            "ratio": (K / packed) / (1 / naive)}
+
+
+def machine(device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        model = re.search(r"Model name:\s*(.+)", subprocess.run(["lscpu"], capture_output=True, text=True).stdout)
+        name = model.group(1).strip() if model else platform.processor()
+    except OSError:
+        name = platform.processor()
+    return f"{name}, {torch.get_num_threads()} threads"
+
+
+def report(device, peak_before, peak_after, steps, inst) -> str:
+    peak = max(peak_before, peak_after)
+    lines = [BEGIN, f"## Training speed (`bench_train.py`, {device.type})", "",
+             f"- Machine: {machine(device)}; torch {torch.__version__}",
+             f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+             f"- Matmul peak (float32, median of 5): {peak_before:.0f} GFLOP/s before, {peak_after:.0f} after", "",
+             "| n_s | n_d | step (ms) | steps/s | GFLOP/s | of peak | data share |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in steps:
+        lines.append(f"| {s['n_s']} | {s['n_d']} | {s['step_ms']:.2f} | {s['steps_per_s']:.1f} | {s['gflops']:.1f} | "
+                     f"{s['gflops'] / peak:.0%} | {s['data_share']:.0%} |")
+    lines += ["", f"K = {inst['K']} instances at n_s = 20, n_d = 5 against one nn.Linear model at a time: "
+              f"{inst['packed_model_steps_per_s']:.0f} against {inst['naive_model_steps_per_s']:.0f} model-steps/s, "
+              f"**{inst['ratio']:.1f}x** (target 10x).", ""]
+    big = [s for s in steps if s["n_s"] >= 1024]
+    ok_peak = all(s["gflops"] / peak >= 0.8 for s in big)
+    ok_data = all(s["data_share"] <= 0.15 for s in steps)
+    fractions = ", ".join(f"{s['gflops'] / peak:.0%}" for s in big)
+    lines.append(f"Verdict: fraction of peak >= 80 % for n_s >= 1024: {'PASS' if ok_peak else 'MISS'} "
+                 f"({fractions}); data <= 15 % of a step: "
+                 f"{'PASS' if ok_data else 'MISS'}; instances >= 10x: {'PASS' if inst['ratio'] >= 10 else 'MISS'}.")
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_section(text: str, device_type: str):
+    old = RESULTS.read_text() if RESULTS.exists() else ""
+    begin = BEGIN.replace("begin", f"begin:{device_type}")
+    end = END.replace("end", f"end:{device_type}")
+    text = text.replace(BEGIN, begin).replace(END, end)
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text + "\n"
+    RESULTS.write_text(new)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--sizes", default=None, help="comma-separated n_s (default 512,1024,2048; +8192 on a GPU)")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
+        [512, 1024, 2048] + ([8192] if device.type == "cuda" else []))
+    before = matmul_peak(device)
+    steps = [bench_steps(n, device, args.reps) for n in sizes]
+    inst = bench_instances(device, args.reps)
+    after = matmul_peak(device)
+    text = report(device, before, after, steps, inst)
+    print(text)
+    if args.write:
+        write_section(text, device.type)
+
+
+if __name__ == "__main__":
+    main()
