@@ -7,11 +7,30 @@ from .data import decaying_importance, sample_features, two_group_importance
 from .hadamard import fwht, hadamard
 from .rug import RugOperator, choose_columns, rug_matrix
 from .config import TrainConfig
-from .toy import ToyModel
+from .toy import ToyModel, feature_dimensionality
+from .symmetry import (
+    MacroscopicParams,
+    RowStatistics,
+    Spread,
+    SymmetryStats,
+    interference_samples,
+    macroscopic_params,
+    row_statistics,
+    symmetry_stats,
+)
 from .train import Run, load_run, resolve_device, train
 
 __all__ = [
+    "MacroscopicParams",
+    "RowStatistics",
     "RugOperator",
+    "Spread",
+    "SymmetryStats",
+    "feature_dimensionality",
+    "interference_samples",
+    "macroscopic_params",
+    "row_statistics",
+    "symmetry_stats",
     "Run",
     "ToyModel",
     "TrainConfig",
