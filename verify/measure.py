@@ -1,0 +1,98 @@
+"""Train the models a profile needs and read off what the theory talks about.
+
+Everything here is measurement (numerics) plus the theory's prediction for the measured parameters; the
+judging happens in :mod:`verify.comparisons`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import theory
+from numerics import TrainConfig, load_run, macroscopic_params, row_statistics, symmetry_stats, train
+from numerics.experiments import sweep
+
+from .profiles import Profile
+
+__all__ = ["train_kwargs", "train_sweep", "train_single", "measure_instance", "per_row_theory_loss"]
+
+
+def train_kwargs(profile: Profile, n_s: int) -> dict:
+    return dict(lr=profile.lr_factor * 3e-3 / math.sqrt(n_s), batch=profile.batch, max_steps=profile.max_steps,
+                device=profile.device, checkpoint_every=1000 if profile.max_steps >= 1000 else 0)
+
+
+def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: bool) -> list[dict]:
+    """Train (or load) the models of a (p, r) grid at n_s; measure every instance."""
+    index = sweep(n_s, ps, rs, out_dir, progress=progress, **train_kwargs(profile, n_s))
+    runs = {}
+    records = []
+    for e in index["entries"]:
+        run = runs.get(e["run"]) or runs.setdefault(e["run"], load_run(Path(out_dir) / e["run"]))
+        rec = measure_instance(run, e["instance"], ks_samples=profile.ks_samples)
+        rec["r"] = e["r"]
+        records.append(rec)
+    return records
+
+
+def train_single(profile: Profile, n_s: int, r: float, p: float, out_dir: Path, progress: bool) -> tuple:
+    """Train (or load) one model; return the run and its measurement."""
+    cfg = TrainConfig(n_s=n_s, r=r, p=p, **train_kwargs(profile, n_s))
+    run = train(cfg, out_dir, resume=(Path(out_dir) / "config.json").exists(), progress=progress)
+    return run, measure_instance(run, 0, ks_samples=profile.ks_samples)
+
+
+def per_row_theory_loss(diag, effective_bias, sigma, p: float) -> float:
+    """The theory's loss with each row's own (a_i, effective b_i, sigma_i), averaged over rows: the
+    Gaussian approximation without assuming the rows are alike."""
+    a = np.asarray(diag, dtype=float)
+    b = np.asarray(effective_bias, dtype=float)
+    s = np.asarray(sigma, dtype=float)
+    ok = np.isfinite(s) & (a > 0) & (s <= 1e3)
+    losses = np.empty_like(a)
+    if ok.any():
+        losses[ok] = theory.macroscopic_loss(a[ok], b[ok], s[ok], p)
+    # rows that never learned their feature (a_i <= 0 or huge interference): the output is ReLU(b_i + noise)
+    # with no signal; such a row costs at least E x^2 - (E x)^2 = Var x and at most E x^2 when its bias is
+    # negative; count it at E x^2 - its mean output is ~0 for the dead rows seen in practice.
+    losses[~ok] = p / 3.0
+    return float(losses.mean())
+
+
+def measure_instance(run, k: int, *, ks_samples: int = 2000) -> dict:
+    """Loss, macroscopic parameters and symmetry statistics of instance k of a finished run."""
+    cfg = run.config
+    p = cfg.p_list[k]
+    with torch.no_grad():
+        W = run.model.W()[k].double()
+        b = run.model.bias()[k, 0].double()
+    mp = macroscopic_params(W, b, p)
+    ss = symmetry_stats(W, b, p, ks_samples=ks_samples)
+    rows = row_statistics(W, b, p)
+    diag = rows.diag.numpy()
+    med = float(np.median(diag))
+    dead = int(np.sum(diag < 0.25 * med)) if med > 0 else int(diag.size)
+    live = diag >= 0.25 * med if med > 0 else np.zeros_like(diag, dtype=bool)
+    sigma_rows = rows.sigma.numpy()
+    inst = run.metrics["instance"][k]
+    off = W - torch.diag(torch.diagonal(W))
+    n_s = cfg.n_s
+    off_mean_rows = (off.sum(1) / (n_s - 1)).numpy()
+    return {
+        "n_s": n_s, "n_d": cfg.n_d, "r": cfg.r, "p": p, "steps": inst["steps"], "stopped_by": inst["stopped_by"],
+        "loss": inst["loss"], "loss_se": inst["loss_se"],
+        "macroscopic": mp.as_dict(), "symmetry": ss.as_dict(),
+        "dead_features": dead,
+        "sigma_live_rms": float(np.sqrt(np.mean(sigma_rows[live] ** 2))) if live.any() else math.nan,
+        "theory_loss_own_params": float(theory.macroscopic_loss(max(mp.a, 0.0), mp.b_eff, mp.sigma_rms, p))
+        if np.isfinite(mp.sigma_rms) and mp.a > 0 and mp.sigma_rms <= 1e3 else math.nan,
+        "theory_loss_per_row": per_row_theory_loss(diag, rows.effective_bias.numpy(), sigma_rows, p),
+        "off_diagonal_mean": float(off_mean_rows.mean()),
+        "off_diagonal_rms": float(torch.sqrt((off**2).sum() / (n_s * (n_s - 1))).item()),
+        "diag_sd": float(np.std(diag)),
+        "bias_sd": float(np.std(rows.bias.numpy())),
+    }

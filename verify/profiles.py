@@ -1,0 +1,105 @@
+"""The sizes each report profile runs: ``quick`` (a 2-core CPU, about 10 minutes), ``paper`` (the paper's
+sizes, a GPU for the trained models) and ``tiny`` (the end-to-end test, seconds)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+__all__ = ["Profile", "PROFILES", "get_profile"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and training settings of one report profile (every field is recorded in the report).
+
+    lr_factor multiplies the paper's learning rate 3e-3 / sqrt(n_s); the quick profile trains with a
+    larger one so that the stopping rule is reached in seconds (the losses it reaches are within the
+    noise of the paper's rate: see docs/verify.md).
+    """
+
+    name: str
+    description: str
+    # comparison 1 (fig. 2): loss against r at fixed p
+    fig2_p: float = 0.045
+    fig2_rs: tuple = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+    fig2_trained_ns: int = 256
+    fig2_rug_ns: int = 4096
+    # comparisons 2 and 3 (figs 4-12): trained models on a (p, r) grid at several n_s
+    grid_ns: tuple = (64, 128, 256)
+    grid_ps: tuple = (0.02, 0.045, 0.1)
+    grid_rs: tuple = (0.25, 0.5)
+    # comparison 4 (fig. 3)
+    fig3_ns: int = 512
+    # comparison 5 (appendix I, fig. 15): the rug on a (p, r) grid
+    scaling_ns: int = 8192
+    scaling_ps: tuple = (1e-3, 2e-3, 5e-3, 1e-2)
+    scaling_rs: tuple = (0.02, 0.05, 0.1)
+    # comparison 6 (appendix F, Welch equality)
+    rug_sizes: tuple = ((64, 8), (256, 64), (1024, 100), (4096, 1024))
+    lowrank_trials: int = 20
+    lowrank_ns: int = 128
+    # training
+    lr_factor: float = 4.0
+    batch: int = 1024
+    max_steps: int = 20_000
+    device: str = "auto"
+    rug_samples: int | None = None  # fit_rug's n_samples (None: its default)
+    ks_samples: int = 2000
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES = {
+    "quick": Profile(
+        name="quick",
+        description="2-core CPU, about 10 minutes: trained n_s up to 512, the rug at n_s = 4096 and 8192, "
+        "learning rate 4x the paper's",
+    ),
+    "paper": Profile(
+        name="paper",
+        description="the paper's sizes: trained n_s = 128, 1024, 8192 (a GPU), fig. 2 at n_s = 1024 trained "
+        "and 32768 for the rug, the scaling grid at n_s = 32768, the paper's learning rate",
+        fig2_trained_ns=1024,
+        fig2_rug_ns=32768,
+        grid_ns=(128, 1024, 8192),
+        grid_ps=(0.01, 0.02, 0.045, 0.1),
+        grid_rs=(0.1, 0.25, 0.5),
+        scaling_ns=32768,
+        scaling_ps=(1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2),
+        scaling_rs=(0.01, 0.02, 0.05, 0.1),
+        rug_sizes=((64, 8), (256, 64), (1024, 100), (4096, 1024), (32768, 3277)),
+        lowrank_trials=50,
+        lowrank_ns=512,
+        lr_factor=1.0,
+        max_steps=200_000,
+    ),
+    "tiny": Profile(
+        name="tiny",
+        description="the end-to-end test: everything at toy sizes, numbers not meaningful",
+        fig2_rs=(0.25, 0.5),
+        fig2_trained_ns=16,
+        fig2_rug_ns=256,
+        grid_ns=(16, 32),
+        grid_ps=(0.05, 0.2),
+        grid_rs=(0.5,),
+        fig3_ns=32,
+        scaling_ns=1024,
+        scaling_ps=(5e-3, 1e-2),
+        scaling_rs=(0.1,),
+        rug_sizes=((16, 4), (64, 16)),
+        lowrank_trials=3,
+        lowrank_ns=16,
+        max_steps=400,
+        batch=128,
+        rug_samples=8,
+        ks_samples=200,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
+    return PROFILES[name]
