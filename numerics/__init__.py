@@ -6,6 +6,7 @@ Hadamard and Persian Rug operators, sparse data, Persian Rug models, symmetry st
 from .data import decaying_importance, sample_features, two_group_importance
 from .hadamard import fwht, hadamard
 from .rug import RugOperator, choose_columns, rug_matrix
+from .rug_model import PairLoss, PersianRugModel, RugFit, RugFits, fit_rug, heldout_loss
 from .config import TrainConfig
 from .toy import ToyModel, feature_dimensionality
 from .symmetry import (
@@ -22,6 +23,12 @@ from .train import Run, load_run, resolve_device, train
 
 __all__ = [
     "MacroscopicParams",
+    "PairLoss",
+    "PersianRugModel",
+    "RugFit",
+    "RugFits",
+    "fit_rug",
+    "heldout_loss",
     "RowStatistics",
     "RugOperator",
     "Spread",

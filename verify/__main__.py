@@ -25,11 +25,14 @@ def main(argv=None) -> int:
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     p.add_argument("--out", type=Path, default=Path("report"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--only", default=None, help="comma-separated stages to run (default: all)")
+    p.add_argument("--runs", type=Path, default=None, help="where trained runs go (default: OUT/runs)")
     args = parser.parse_args(argv)
     from .report import run_report
 
     try:
-        summary = run_report(args.profile, args.out, progress=not args.quiet)
+        only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+        summary = run_report(args.profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs)
     except ValueError as exc:
         sys.stderr.write(f"python -m verify {args.command}: error: {exc}\n")
         return 2

@@ -52,12 +52,12 @@ def _rug_fit(n_s, r, p, profile: Profile, seed: int):
 
 
 # ---------------------------------------------------------------------------------------------------
-def loss_vs_ratio(profile: Profile, out: Path, progress: bool = True) -> Comparison:
+def loss_vs_ratio(profile: Profile, out: Path, progress: bool = True, work: Path | None = None) -> Comparison:
     """Comparison 1 (fig. 2): trained toy models, rug models, L*(p, r), the linear and MMSE bounds
     against r at fixed p."""
     t0 = time.perf_counter()
     p, rs = profile.fig2_p, list(profile.fig2_rs)
-    trained = train_sweep(profile, profile.fig2_trained_ns, [p], rs, out / "runs" / "fig2", progress)
+    trained = train_sweep(profile, profile.fig2_trained_ns, [p], rs, (work or out) / "runs" / "fig2", progress)
     trained.sort(key=lambda rec: rec["r"])
     rugs = [_rug_fit(profile.fig2_rug_ns, r, p, profile, seed=i) for i, r in enumerate(rs)]
     r_grid = np.linspace(0.02, 1.0, 50)
@@ -118,14 +118,6 @@ def loss_vs_ratio(profile: Profile, out: Path, progress: bool = True) -> Compari
 
 # ---------------------------------------------------------------------------------------------------
 _SYM_QUANTITIES = ("diag", "bias", "mean_nu", "var_nu")
-
-
-def _grid_records(profile: Profile, out: Path, progress: bool) -> list[dict]:
-    records = []
-    for n_s in profile.grid_ns:
-        records += train_sweep(profile, n_s, profile.grid_ps, profile.grid_rs, out / "runs" / f"grid_ns={n_s}",
-                               progress)
-    return records
 
 
 def _slope(xs, ys):
@@ -249,11 +241,11 @@ def bounds_vs_trained(profile: Profile, out: Path, records: list[dict]) -> Compa
 
 
 # ---------------------------------------------------------------------------------------------------
-def fig3_point(profile: Profile, out: Path, progress: bool = True) -> Comparison:
+def fig3_point(profile: Profile, out: Path, progress: bool = True, work: Path | None = None) -> Comparison:
     """Comparison 4 (fig. 3): the model trained at p = 4.5 %, r = 0.25."""
     t0 = time.perf_counter()
     p, r = 0.045, 0.25
-    run, rec = train_single(profile, profile.fig3_ns, r, p, out / "runs" / "fig3", progress)
+    run, rec = train_single(profile, profile.fig3_ns, r, p, (work or out) / "runs" / "fig3", progress)
     opt = theory.optimal_ab(p, r)
     mp = rec["macroscopic"]
     # the theory's prediction for the stored bias: b_stored = b_eff - (p/2) sum_{j != i} W_ij

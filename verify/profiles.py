@@ -60,12 +60,12 @@ PROFILES = {
     "paper": Profile(
         name="paper",
         description="the paper's sizes: trained n_s = 128, 1024, 8192 (a GPU), fig. 2 at n_s = 1024 trained "
-        "and 32768 for the rug, the scaling grid at n_s = 32768, the paper's learning rate",
+        "and 32768 for the rug, the scaling grid at n_s = 32768, the paper's learning rate 3e-3 / sqrt(n_s)",
         fig2_trained_ns=1024,
         fig2_rug_ns=32768,
         grid_ns=(128, 1024, 8192),
-        grid_ps=(0.01, 0.02, 0.045, 0.1),
-        grid_rs=(0.1, 0.25, 0.5),
+        grid_ps=(0.02, 0.045, 0.1),
+        grid_rs=(0.25,),
         scaling_ns=32768,
         scaling_ps=(1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2),
         scaling_rs=(0.01, 0.02, 0.05, 0.1),

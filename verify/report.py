@@ -40,13 +40,26 @@ def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = Fals
     return result
 
 
-def run_report(profile: Profile | str, out_dir, *, progress: bool = True) -> dict:
-    """Run the profile's comparisons into ``out_dir``; return the summary (also written as summary.json)."""
+def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=None, runs_dir=None) -> dict:
+    """Run the profile's comparisons into ``out_dir``; return the summary (also written as summary.json).
+
+    only : a subset of :data:`STAGES` to run (the "grid" stage is added when a comparison needs it);
+        stages already in ``out_dir`` are reported too. runs_dir : where trained runs (weights and
+        checkpoints) go, default ``out_dir/runs``.
+    """
     profile = get_profile(profile) if isinstance(profile, str) else profile
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    wanted = set(STAGES if not only else only)
+    unknown = wanted - set(STAGES)
+    if unknown:
+        raise ValueError(f"only must name stages among {', '.join(STAGES)}; got {', '.join(sorted(unknown))}")
+    if wanted & {"symmetry_vs_ns", "bounds_vs_trained"}:
+        wanted.add("grid")
+    work = Path(runs_dir) if runs_dir is not None else out
+    stage_names = [s for s in STAGES if s in wanted or (out / "stages" / f"{s}.json").exists()]
     t0 = time.perf_counter()
-    bar = tqdm(STAGES, desc=f"verify ({profile.name})", unit="stage", disable=not progress)
+    bar = tqdm(stage_names, desc=f"verify ({profile.name})", unit="stage", disable=not progress)
     results: dict[str, Comparison] = {}
     records = None
     for name in bar:
@@ -54,13 +67,13 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True) -> dic
         if name == "rug_properties":
             results[name] = _cached(out, name, profile, lambda: C.rug_properties(profile, out))
         elif name == "loss_vs_ratio":
-            results[name] = _cached(out, name, profile, lambda: C.loss_vs_ratio(profile, out, progress))
+            results[name] = _cached(out, name, profile, lambda: C.loss_vs_ratio(profile, out, progress, work))
         elif name == "grid":
             def grid():
                 recs = []
                 for n_s in profile.grid_ns:
                     recs += train_sweep(profile, n_s, profile.grid_ps, profile.grid_rs,
-                                        out / "runs" / f"grid_ns={n_s}", progress)
+                                        work / "runs" / f"grid_ns={n_s}", progress)
                 return recs
             records = _cached(out, name, profile, grid, raw=True)
         elif name == "symmetry_vs_ns":
@@ -68,7 +81,7 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True) -> dic
         elif name == "bounds_vs_trained":
             results[name] = _cached(out, name, profile, lambda: C.bounds_vs_trained(profile, out, records))
         elif name == "fig3_point":
-            results[name] = _cached(out, name, profile, lambda: C.fig3_point(profile, out, progress))
+            results[name] = _cached(out, name, profile, lambda: C.fig3_point(profile, out, progress, work))
         elif name == "p2_over_r_scaling":
             results[name] = _cached(out, name, profile, lambda: C.p2_over_r_scaling(profile, out))
     bar.close()
