@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["check_power_of_two", "check_int", "check_probability", "check_positive"]
+import torch
+
+__all__ = ["check_power_of_two", "check_int", "check_probability", "check_positive", "resolve_device"]
 
 
 def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
@@ -55,3 +57,18 @@ def check_positive(value, name: str) -> float:
     if not (v > 0.0 and math.isfinite(v)):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
+
+
+def resolve_device(device="auto") -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; otherwise the named device (ValueError if unusable)."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (TypeError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
+    return dev

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._validation import check_int, check_positive, check_power_of_two, check_probability
+from ._validation import check_int, check_positive, check_power_of_two, check_probability, resolve_device
 from .data import sample_features
 from .rug import RugOperator, choose_columns
 
@@ -80,21 +80,6 @@ CHUNK_ELEMS_CUDA = 2**25
 # ----------------------------------------------------------------------------------------------------
 # small helpers
 # ----------------------------------------------------------------------------------------------------
-
-
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; otherwise the named device (ValueError if unusable)."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (TypeError, RuntimeError, ValueError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
-    return dev
 
 
 def _chunk_rows(n_s: int, chunk_elems: int | None, device: torch.device) -> int:

@@ -34,21 +34,13 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 from .data import decaying_importance, sample_features, sample_instances, two_group_importance
 from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
+from ._validation import resolve_device
 from .toy import ToyModel
 
 __all__ = ["train", "load_run", "resolve_device", "Run", "importance_weights", "StepKernel", "Trainer"]
 
 _DATA_SEED_OFFSET = 0x5EED_0000_0001  # data generators are seeded apart from the initialisation
 _EVAL_SEED_OFFSET = 0xE7A1_0000_0001
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """"auto" -> CUDA when present, else CPU; "cuda" without CUDA is a ValueError."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but CUDA is not available here")
-    return torch.device(device)
 
 
 def importance_weights(config: TrainConfig, device=None, dtype=torch.float32) -> torch.Tensor | None:
