@@ -27,12 +27,27 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--only", default=None, help="comma-separated stages to run (default: all)")
     p.add_argument("--runs", type=Path, default=None, help="where trained runs go (default: OUT/runs)")
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=None, help="override the profile's cap")
+    p.add_argument("--lr-factor", dest="lr_factor", type=float, default=None,
+                   help="override the profile's multiple of the paper's learning rate")
     args = parser.parse_args(argv)
     from .report import run_report
 
     try:
         only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-        summary = run_report(args.profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs)
+        import dataclasses
+
+        from .profiles import get_profile
+
+        profile = get_profile(args.profile)
+        overrides = {k: v for k, v in (("max_steps", args.max_steps), ("lr_factor", args.lr_factor)) if v is not None}
+        if "max_steps" in overrides and overrides["max_steps"] < 1:
+            raise ValueError(f"--max-steps must be >= 1, got {overrides['max_steps']}")
+        if "lr_factor" in overrides and not overrides["lr_factor"] > 0:
+            raise ValueError(f"--lr-factor must be > 0, got {overrides['lr_factor']}")
+        if overrides:
+            profile = dataclasses.replace(profile, name=f"{profile.name} (overridden: {overrides})", **overrides)
+        summary = run_report(profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs)
     except ValueError as exc:
         sys.stderr.write(f"python -m verify {args.command}: error: {exc}\n")
         return 2
