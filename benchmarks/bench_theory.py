@@ -273,17 +273,17 @@ def report(res):
     cap = (f"Capped: a naive point took more than {NAIVE_POINT_CAP_S:.0f} s, so only {len(res['naive'])} "
            f"points were run." if res["capped"] else
            f"All {len(res['naive'])} naive points ran (none exceeded the {NAIVE_POINT_CAP_S:.0f} s cap).")
-    return f"""# Benchmark results: `theory`
+    return f"""## `theory`: L*(p, r) on a grid against a naive scipy optimum
 
 Produced by `python benchmarks/bench_theory.py --write` (see `benchmarks/README.md`).
 
-## Machine
+### Machine
 
 - CPU: {info['cpu']}, {info['cores']} CPU(s)
 - Python {info['python']}, numpy {info['numpy']}, scipy {info['scipy']}
 - Date: {info['date']}
 
-## Noise check (1024^3 float32 numpy matmul, median of 5)
+### Noise check (1024^3 float32 numpy matmul, median of 5)
 
 | when | time | GFLOP/s |
 |---|---:|---:|
@@ -294,7 +294,7 @@ The CPU is shared; in slow phases it runs at about a third of its speed. Compare
 gap means the absolute timings below are from different phases; the ratio is measured side by side in
 the same run and is the main figure.
 
-## Main figure
+### Main figure
 
 **Naive scipy / toolkit ratio on the 100x100 grid: {res['ratio']:.3g}x**
 (naive median {res['naive_med']:.2f} s per point x 10^4 points = {res['naive_extrap']:.3g} s
@@ -310,13 +310,13 @@ out below L*. Evaluating the naive
 {max(res['gap']):.1e} or less above L* (smallest {min(res['gap']):+.1e}, relative), the naive
 optimiser's gap.
 
-## Timings
+### Timings
 
 {table(res['rows'])}
 
 `theory.optimal_loss` repeats (s): {', '.join(f'{t:.3f}' for t in res['grid_times'])}.
 
-## Naive points
+### Naive points
 
 The naive version: sigma = sqrt((4p - 3p^2)/12 (1/r - 1)); L(a, b) = (1-p) quad_nu[ReLU(a nu + b)^2
 N(nu; 0, sigma^2)] + p dblquad_(u in [0,1], nu)[(u - ReLU(a(u + nu) + b))^2 N(nu; 0, sigma^2)] with
@@ -326,7 +326,7 @@ toolkit loss is the value at the same node of the timed grid. {cap}
 
 {naive_table(res['naive'])}
 
-## Verdict
+### Verdict
 
 {verdict(res)}
 """
@@ -353,8 +353,9 @@ def main(argv=None):
     print(verdict(res))
     print(f"(benchmark wall time {time.perf_counter() - t0:.0f} s)")
     if args.write:
-        out = HERE / "RESULTS.md"
-        out.write_text(report(res))
+        from _results import write_section
+
+        out = write_section("bench_theory", report(res))
         print(f"wrote {out}")
     return 0
 

@@ -21,11 +21,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from _results import write_section
 from numerics import TrainConfig
 from numerics.train import Trainer
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-BEGIN, END = "<!-- bench_train:begin -->", "<!-- bench_train:end -->"
 
 
 def sync(device):
@@ -112,7 +111,7 @@ def machine(device) -> str:
 
 def report(device, peak_before, peak_after, steps, inst) -> str:
     peak = max(peak_before, peak_after)
-    lines = [BEGIN, f"## Training speed (`bench_train.py`, {device.type})", "",
+    lines = [f"## Training speed (`bench_train.py`, {device.type})", "",
              f"- Machine: {machine(device)}; torch {torch.__version__}",
              f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
              f"- Matmul peak (float32, median of 5): {peak_before:.0f} GFLOP/s before, {peak_after:.0f} after", "",
@@ -131,18 +130,7 @@ def report(device, peak_before, peak_after, steps, inst) -> str:
     lines.append(f"Verdict: fraction of peak >= 80 % for n_s >= 1024: {'PASS' if ok_peak else 'MISS'} "
                  f"({fractions}); data <= 15 % of a step: "
                  f"{'PASS' if ok_data else 'MISS'}; instances >= 10x: {'PASS' if inst['ratio'] >= 10 else 'MISS'}.")
-    lines.append(END)
     return "\n".join(lines)
-
-
-def write_section(text: str, device_type: str):
-    old = RESULTS.read_text() if RESULTS.exists() else ""
-    begin = BEGIN.replace("begin", f"begin:{device_type}")
-    end = END.replace("end", f"end:{device_type}")
-    text = text.replace(BEGIN, begin).replace(END, end)
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text + "\n"
-    RESULTS.write_text(new)
 
 
 def main():
@@ -162,7 +150,7 @@ def main():
     text = report(device, before, after, steps, inst)
     print(text)
     if args.write:
-        write_section(text, device.type)
+        write_section(f"bench_train_{device.type}", text)
 
 
 if __name__ == "__main__":

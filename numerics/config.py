@@ -35,7 +35,9 @@ class TrainConfig:
     batch : samples per step (1024). lr : Adam learning rate (default 3e-3 / sqrt(n_s), the paper's).
     max_steps : hard cap on steps. window : the stopping rule's window (200): stop an instance once
         the mean loss of its last ``window`` batches is no lower than the mean of the ``window``
-        before. stop_rule : apply that rule (False: run max_steps).
+        before. stop_rule : apply that rule (False: run max_steps). min_steps : apply it only from this
+        step on (0: from the start, the paper's rule; on a plateau the rule fires with probability ~1/2 at
+        every check, so a model still on its initial plateau can stop before it has learned anything).
     seed : instance k uses seed + k for its initialisation and its data, so instance k of a K-instance
         run equals a one-instance run with seed + k and p[k].
     device : "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
@@ -58,6 +60,7 @@ class TrainConfig:
     max_steps: int = 100_000
     window: int = 200
     stop_rule: bool = True
+    min_steps: int = 0
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 1000
@@ -106,7 +109,7 @@ class TrainConfig:
         for name in ("tied", "bias", "stop_rule"):
             if not isinstance(getattr(self, name), bool):
                 _bad(name, f"must be true or false, got {getattr(self, name)!r}")
-        for name, low in (("batch", 1), ("max_steps", 1), ("window", 1), ("seed", 0),
+        for name, low in (("batch", 1), ("max_steps", 1), ("window", 1), ("seed", 0), ("min_steps", 0),
                           ("checkpoint_every", 0), ("eval_batches", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:

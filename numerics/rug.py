@@ -94,8 +94,9 @@ class RugOperator:
             raise ValueError("x must be a floating-point torch.Tensor")
         if x.ndim == 0 or x.shape[-1] != self.n_s:
             raise ValueError(f"x must have last dimension n_s = {self.n_s}, got shape {tuple(x.shape)}")
-        y = fwht(x) * self.mask(x.dtype, x.device)
-        return fwht(y) / self.n_d
+        y = fwht(x)  # a new tensor: scaling it in place costs no extra (page-faulting) allocation
+        y.mul_(self.mask(x.dtype, x.device) / self.n_d)
+        return fwht(y)
 
     __call__ = apply
 

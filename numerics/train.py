@@ -341,7 +341,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
         if st.step % W == 0:  # the only host synchronisation: once per window
             means = window_losses.mean(0).tolist()
             st.curve.append(means)
-            if config.stop_rule and len(st.curve) >= 2:
+            if config.stop_rule and len(st.curve) >= 2 and st.step >= config.min_steps:
                 for k in range(K):
                     if st.active[k] and st.curve[-1][k] >= st.curve[-2][k]:
                         st.freeze(k)

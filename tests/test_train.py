@@ -208,3 +208,11 @@ class TestStepKernel:
         assert torch.allclose(loss, ref_loss.detach(), rtol=1e-12, atol=0)
         for p, g in zip(m.parameters(), ref_grads):
             assert torch.allclose(p.grad, g, rtol=1e-10, atol=1e-14)
+
+
+def test_min_steps_delays_the_stopping_rule(tmp_path):
+    common = dict(n_s=16, n_d=4, p=0.1, batch=32, lr=1e-6, max_steps=2000, window=100, checkpoint_every=0)
+    early = train(TrainConfig(**common), tmp_path / "a", progress=False)  # a plateau: the rule fires soon
+    late = train(TrainConfig(min_steps=1500, **common), tmp_path / "b", progress=False)
+    assert early.metrics["instance"][0]["steps"] < 1500
+    assert late.metrics["instance"][0]["steps"] >= 1500

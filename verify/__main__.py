@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", default=None, help="comma-separated stages to run (default: all)")
     p.add_argument("--runs", type=Path, default=None, help="where trained runs go (default: OUT/runs)")
     p.add_argument("--max-steps", dest="max_steps", type=int, default=None, help="override the profile's cap")
+    p.add_argument("--min-steps", dest="min_steps", type=int, default=None,
+                   help="override the step from which the stopping rule applies")
     p.add_argument("--lr-factor", dest="lr_factor", type=float, default=None,
                    help="override the profile's multiple of the paper's learning rate")
     args = parser.parse_args(argv)
@@ -40,7 +42,8 @@ def main(argv=None) -> int:
         from .profiles import get_profile
 
         profile = get_profile(args.profile)
-        overrides = {k: v for k, v in (("max_steps", args.max_steps), ("lr_factor", args.lr_factor)) if v is not None}
+        overrides = {k: v for k, v in (("max_steps", args.max_steps), ("lr_factor", args.lr_factor),
+                                                            ("min_steps", args.min_steps)) if v is not None}
         if "max_steps" in overrides and overrides["max_steps"] < 1:
             raise ValueError(f"--max-steps must be >= 1, got {overrides['max_steps']}")
         if "lr_factor" in overrides and not overrides["lr_factor"] > 0:

@@ -42,6 +42,7 @@ class Profile:
     lr_factor: float = 4.0
     batch: int = 1024
     max_steps: int = 20_000
+    min_steps: int = 0  # the stopping rule applies from here on (see TrainConfig.min_steps)
     device: str = "auto"
     rug_samples: int | None = None  # fit_rug's n_samples (None: its default)
     ks_samples: int = 2000
@@ -74,6 +75,7 @@ PROFILES = {
         lowrank_ns=512,
         lr_factor=1.0,
         max_steps=200_000,
+        min_steps=10_000,
     ),
     "tiny": Profile(
         name="tiny",

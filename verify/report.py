@@ -29,11 +29,13 @@ STAGES = ("rug_properties", "loss_vs_ratio", "grid", "symmetry_vs_ns", "bounds_v
           "p2_over_r_scaling")
 
 
-def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = False):
+def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = False, reuse_any: bool = False):
+    """A stage's result: loaded from OUT/stages/<name>.json when it was made with this profile (or with
+    any profile when ``reuse_any``: a stage left out of --only is reported as it was), else computed."""
     path = out / "stages" / f"{name}.json"
     if path.exists():
         saved = read_json(path)
-        if saved.get("profile") == profile.as_dict():
+        if reuse_any or saved.get("profile") == profile.as_dict():
             return saved["result"] if raw else Comparison.from_dict(saved["result"])
     result = compute()
     write_json(path, {"profile": profile.as_dict(), "result": result if raw else result.as_dict()})
@@ -64,10 +66,11 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
     records = None
     for name in bar:
         bar.set_postfix_str(name)
+        keep = name not in wanted  # left out of --only but already in OUT: report it as it is
         if name == "rug_properties":
-            results[name] = _cached(out, name, profile, lambda: C.rug_properties(profile, out))
+            results[name] = _cached(out, name, profile, lambda: C.rug_properties(profile, out), reuse_any=keep)
         elif name == "loss_vs_ratio":
-            results[name] = _cached(out, name, profile, lambda: C.loss_vs_ratio(profile, out, progress, work))
+            results[name] = _cached(out, name, profile, lambda: C.loss_vs_ratio(profile, out, progress, work), reuse_any=keep)
         elif name == "grid":
             def grid():
                 recs = []
@@ -75,15 +78,15 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
                     recs += train_sweep(profile, n_s, profile.grid_ps, profile.grid_rs,
                                         work / "runs" / f"grid_ns={n_s}", progress)
                 return recs
-            records = _cached(out, name, profile, grid, raw=True)
+            records = _cached(out, name, profile, grid, raw=True, reuse_any=keep)
         elif name == "symmetry_vs_ns":
-            results[name] = _cached(out, name, profile, lambda: C.symmetry_vs_ns(profile, out, records))
+            results[name] = _cached(out, name, profile, lambda: C.symmetry_vs_ns(profile, out, records), reuse_any=keep)
         elif name == "bounds_vs_trained":
-            results[name] = _cached(out, name, profile, lambda: C.bounds_vs_trained(profile, out, records))
+            results[name] = _cached(out, name, profile, lambda: C.bounds_vs_trained(profile, out, records), reuse_any=keep)
         elif name == "fig3_point":
-            results[name] = _cached(out, name, profile, lambda: C.fig3_point(profile, out, progress, work))
+            results[name] = _cached(out, name, profile, lambda: C.fig3_point(profile, out, progress, work), reuse_any=keep)
         elif name == "p2_over_r_scaling":
-            results[name] = _cached(out, name, profile, lambda: C.p2_over_r_scaling(profile, out))
+            results[name] = _cached(out, name, profile, lambda: C.p2_over_r_scaling(profile, out), reuse_any=keep)
     bar.close()
     claims = [c.as_dict() | {"comparison": name} for name, res in results.items() for c in res.claims]
     counts = {s: sum(c["status"] == s for c in claims) for s in ("pass", "fail", "refuted", "info")}

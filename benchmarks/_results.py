@@ -1,0 +1,28 @@
+"""benchmarks/RESULTS.md is shared: each benchmark owns one section between its own markers
+(``<!-- NAME:begin -->`` ... ``<!-- NAME:end -->``) and rewrites only that section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HEADER = ("# Benchmark results\n\nEach section is written by the script it names (`--write`); see "
+          "[README.md](README.md) for how to run them and what they measure.\n")
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def write_section(name: str, text: str, path: Path = RESULTS) -> Path:
+    """Put ``text`` between NAME's markers (replacing what was there, or appending); keep the rest."""
+    begin, end = markers(name)
+    body = f"{begin}\n{text.strip()}\n{end}"
+    old = path.read_text() if path.exists() else HEADER
+    i, j = old.find(begin), old.find(end)
+    if i >= 0 and j > i:
+        new = old[:i] + body + old[j + len(end):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + body + "\n"
+    path.write_text(new if new.endswith("\n") else new + "\n")
+    return path

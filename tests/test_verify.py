@@ -1,0 +1,124 @@
+"""verify: the whole report end to end on the tiny profile, and property tests (hypothesis) on the
+symmetry claims that the report checks, with numerics measuring and theory predicting."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import theory
+from numerics import RugOperator, macroscopic_params, row_statistics, sample_features
+from verify import PROFILES, run_report
+from verify.claims import STATUSES
+
+EXPECTED_COMPARISONS = {"rug_properties", "loss_vs_ratio", "symmetry_vs_ns", "bounds_vs_trained", "fig3_point",
+                        "p2_over_r_scaling"}
+
+
+def test_tiny_report_end_to_end(tmp_path):
+    out = tmp_path / "report"
+    summary = run_report("tiny", out, progress=False)
+    assert set(summary["comparisons"]) == EXPECTED_COMPARISONS
+    ids = [c["id"] for c in summary["claims"]]
+    assert len(ids) == len(set(ids)) >= 15
+    assert all(c["status"] in STATUSES for c in summary["claims"])
+    assert sum(summary["counts"].values()) == len(ids)
+    # the exact statements come out the same at any size: appendix F's R^2 = R is refuted
+    status = {c["id"]: c["status"] for c in summary["claims"]}
+    assert status["rug.diagonal"] == status["rug.row_squares"] == status["welch.rug_equality"] == "pass"
+    assert status["rug.projector"] == "refuted"
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["counts"] == summary["counts"]
+    page = (out / "README.md").read_text()
+    for cid in ids:
+        assert f"`{cid}`" in page
+    for comp in summary["comparisons"].values():
+        for fig in comp["figures"]:
+            assert (out / fig).read_bytes()[:4] == b"\x89PNG"
+            assert f"]({fig})" in page
+    # a second run loads the finished stages instead of recomputing them
+    again = run_report("tiny", out, progress=False)
+    assert again["claims"] == summary["claims"]
+
+
+def test_cli_bad_profile_is_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "verify", "report", "--profile", "huge", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    out = subprocess.run([sys.executable, "-m", "verify", "report", "--profile", "tiny", "--only", "nope",
+                          "--out", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 2 and "only must name stages" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_profiles_are_consistent():
+    for name, prof in PROFILES.items():
+        assert prof.name == name
+        assert all(r <= 1 for r in prof.fig2_rs + prof.grid_rs + prof.scaling_rs)
+        assert all(n & (n - 1) == 0 for n in (prof.fig2_rug_ns, prof.scaling_ns))
+
+
+# ---- property tests on the symmetry claims -----------------------------------------------------
+
+@settings(max_examples=15)
+@given(n=st.integers(3, 24), seed=st.integers(0, 10_000), p=st.floats(0.01, 0.9))
+def test_permuting_features_changes_nothing_but_the_order(n, seed, p):
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(n, n, generator=g, dtype=torch.float64) + 2 * torch.eye(n, dtype=torch.float64)
+    b = torch.randn(n, generator=g, dtype=torch.float64) * 0.1
+    perm = torch.randperm(n, generator=g)
+    Wp, bp = W[perm][:, perm], b[perm]
+    x = sample_features(256, n, p, generator=g, dtype=torch.float64)
+    loss = ((x - torch.relu(x @ W.T + b)) ** 2).mean(1)
+    loss_p = ((x[:, perm] - torch.relu(x[:, perm] @ Wp.T + bp)) ** 2).mean(1)
+    assert torch.allclose(loss, loss_p, rtol=1e-12, atol=1e-15)  # the same loss, sample by sample
+    rs, rsp = row_statistics(W, b, p), row_statistics(Wp, bp, p)
+    for field in ("diag", "bias", "mean_nu", "var_nu", "effective_bias", "lambda_row"):
+        assert torch.allclose(getattr(rs, field)[perm], getattr(rsp, field), rtol=1e-10, atol=1e-14), field
+    a, ap = macroscopic_params(W, b, p).as_dict(), macroscopic_params(Wp, bp, p).as_dict()
+    for key in a:
+        assert ap[key] == pytest.approx(a[key], rel=1e-9, abs=1e-14), key
+
+
+@settings(max_examples=20)
+@given(n=st.integers(4, 48), frac=st.floats(0.05, 1.0), seed=st.integers(0, 10_000), p=st.floats(0.01, 1.0))
+def test_low_rank_unit_diagonal_is_above_the_welch_bound(n, frac, seed, p):
+    n_d = max(1, min(n, round(frac * n)))
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n, n_d, generator=g, dtype=torch.float64)
+    W = A @ A.T
+    d = torch.sqrt(torch.diagonal(W))
+    W = W / d[:, None] / d[None, :]
+    sigma = macroscopic_params(W, 0.0, p).sigma_rms
+    assert sigma >= float(theory.welch_sigma(p, n_d / n)) * (1 - 1e-9)
+
+
+@settings(max_examples=20)
+@given(k=st.integers(2, 9), frac=st.floats(0.01, 1.0), seed=st.integers(0, 10_000), p=st.floats(0.01, 1.0))
+def test_rugs_and_equal_eigenvalue_frames_attain_the_welch_bound(k, frac, seed, p):
+    n_s = 2**k
+    n_d = max(1, min(n_s, round(frac * n_s)))
+    rug = RugOperator(n_s, n_d, seed=seed)
+    welch = float(theory.welch_sigma(p, n_d / n_s))
+    assert macroscopic_params(rug, 0.0, p).sigma_rms == pytest.approx(welch, rel=1e-9, abs=1e-15)
+    # any symmetric unit-diagonal W whose non-zero eigenvalues are equal: a signed, permuted rug
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n_s, generator=g)
+    signs = torch.randint(0, 2, (n_s,), generator=g).double() * 2 - 1
+    R = rug.dense(torch.float64)[perm][:, perm] * signs[:, None] * signs[None, :]
+    ev = torch.linalg.eigvalsh(R)
+    nonzero = ev[ev.abs() > 1e-9]
+    assert torch.allclose(nonzero, torch.full_like(nonzero, n_s / n_d), rtol=1e-9)
+    assert macroscopic_params(R, 0.0, p).sigma_rms == pytest.approx(welch, rel=1e-9, abs=1e-15)
+    stats = row_statistics(R, 0.0, p)
+    assert float(stats.var_nu.max() - stats.var_nu.min()) < 1e-12  # uniform across rows
+
+
+def test_the_report_judges_with_theory_not_constants():
+    # the quick profile's fig. 2 expectations are theory's L*, recomputed: spot-check one
+    assert float(theory.optimal_loss(0.045, 0.25)) == pytest.approx(0.0048558, rel=1e-4)
+    assert np.isfinite(float(theory.mmse_loss(0.045, float(theory.welch_sigma(0.045, 0.25)))))
