@@ -26,3 +26,28 @@ def write_section(name: str, text: str, path: Path = RESULTS) -> Path:
         new = old.rstrip("\n") + "\n\n" + body + "\n"
     path.write_text(new if new.endswith("\n") else new + "\n")
     return path
+
+
+def cpu_info() -> dict:
+    """The machine as the results record it: lscpu's model name, the CPU count, python, the UTC date."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    model, cpus = "unknown", str(os.cpu_count())
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            key, _, val = line.partition(":")
+            if key.strip() == "Model name":
+                model = val.strip()
+            elif key.strip() == "CPU(s)":
+                cpus = val.strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    try:
+        date = subprocess.run(["date", "-u"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        date = datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+    return {"cpu": model, "cores": cpus, "nproc": cpus, "python": platform.python_version(), "date": date}

@@ -25,11 +25,7 @@ Usage:  python benchmarks/bench_rug.py [--write] [--quick]
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,7 +36,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from _results import write_section  # noqa: E402
+from _results import cpu_info, write_section  # noqa: E402
 from numerics import RugOperator, fwht  # noqa: E402
 
 try:
@@ -99,32 +95,11 @@ def med(ts):
 
 
 def machine_info():
-    model, cpus = "unknown", str(os.cpu_count())
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() == "Model name":
-                model = val.strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    try:
-        cpus = subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    try:
-        date = subprocess.run(["date", "-u"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        date = datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
-    return {
-        "cpu": model,
-        "nproc": cpus,
+    return cpu_info() | {
         "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "fht_cpu": getattr(fht_cpu, "__version__", "?") if fht_cpu is not None else "not installed",
-        "date": date,
     }
 
 

@@ -22,12 +22,8 @@ Usage:  python benchmarks/bench_theory.py [--write] [--reps N] [--points K]
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -74,30 +70,9 @@ def matmul_check(reps=5, n=1024):
 
 
 def machine_info():
-    model = "unknown"
-    cpus = str(os.cpu_count())
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() == "Model name":
-                model = val.strip()
-            elif key.strip() == "CPU(s)":
-                cpus = val.strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    try:
-        date = subprocess.run(["date", "-u"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        date = datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
-    return {
-        "cpu": model,
-        "cores": cpus,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "date": date,
-    }
+    from _results import cpu_info
+
+    return cpu_info() | {"numpy": np.__version__, "scipy": scipy.__version__}
 
 
 # ----------------------------------------------------------------------------- naive implementation

@@ -16,7 +16,6 @@ import re
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
 import torch
 from torch import nn

@@ -1,6 +1,5 @@
 """theory.gaussian: the ReLU moments psi_k and their segment integrals against mpmath."""
 
-import math
 
 import mpmath as mp
 import numpy as np

@@ -10,11 +10,9 @@ from scipy import stats
 
 from theory import (
     LOWER_BOUND_CONSTANT,
-    feature_moments,
     fit_scaling,
     lower_bound,
     mmse_on_loss,
-    optimal_ab,
     optimal_loss,
     r0_limit,
     small_r_loss,

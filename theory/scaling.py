@@ -17,7 +17,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import special
 
 from ._validation import check_p, check_r, check_real, check_sigma, scalar_or_array
 from .bounds import welch_sigma

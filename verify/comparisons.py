@@ -222,7 +222,6 @@ def bounds_vs_trained(profile: Profile, out: Path, records: list[dict]) -> Compa
               "interference is not Gaussian and the Welch-limited Gaussian theory does not bind them)"
               if beats_lstar else "")))
     err_own = [_rel(row["theory_own"], row["loss"]) for row in rows if np.isfinite(row["theory_own"])]
-    err_row = [_rel(row["theory_per_row"], row["loss"]) for row in rows]
     by_ns = {}
     for row in rows:
         by_ns.setdefault(row["n_s"], []).append(_rel(row["theory_per_row"], row["loss"]))
