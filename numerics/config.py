@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .io import atomic_write_text
-from .toy import ACTIVATIONS
+from .toy import ACTIVATIONS, INITS
 
 __all__ = ["TrainConfig"]
 
@@ -31,7 +31,7 @@ class TrainConfig:
     instances : K (default: len(p) when p is a list, else 1).
     importance : None (all 1), {"kind": "two_group", "alpha": a} (appendix H; a may be a list, one per
         instance), {"kind": "decay", "decay": d} (Toy Models' I_i = d^i) or a list of n_s weights.
-    activation : "relu" or "linear". tied, bias : see :class:`numerics.ToyModel`.
+    activation : "relu" or "linear". init, tied, bias : see :class:`numerics.ToyModel`.
     batch : samples per step (1024). lr : Adam learning rate (default 3e-3 / sqrt(n_s), the paper's).
     max_steps : hard cap on steps. window : the stopping rule's window (200): stop an instance once
         the mean loss of its last ``window`` batches is no lower than the mean of the ``window``
@@ -53,6 +53,7 @@ class TrainConfig:
     instances: int | None = None
     importance: object = None
     activation: str = "relu"
+    init: str = "transpose"
     tied: bool = False
     bias: bool = True
     batch: int = 1024
@@ -104,6 +105,8 @@ class TrainConfig:
         if isinstance(self.p, (list, tuple)) and len(ps) not in (1, self.instances):
             _bad("p", f"has {len(ps)} values for {self.instances} instances")
         self._check_importance()
+        if self.init not in INITS:
+            _bad("init", f"must be one of {INITS}, got {self.init!r}")
         if self.activation not in ACTIVATIONS:
             _bad("activation", f"must be one of {ACTIVATIONS}, got {self.activation!r}")
         for name in ("tied", "bias", "stop_rule"):

@@ -9,7 +9,10 @@ would get alone.
 
 Initialisation (documented, reproducible): each instance k draws its parameters from its own CPU
 generator seeded with ``seeds[k]``: W_in and W_out Xavier-normal, i.e. i.i.d. N(0, 2 / (n_s + n_d)),
-W_in first then W_out; b = 0. With ``tied=True`` W_out = W_in^T (only W_in is a parameter). Because
+W_in first then W_out; b = 0. With ``init="transpose"`` (the default) W_out then starts as W_in^T, so
+that every feature starts with a positive diagonal W_ii ~ 2 n_d / (n_s + n_d); with independent draws
+("xavier") W_ii starts near 0 and at large n_s the biases turn negative before the features are learned
+(docs/training.md). With ``tied=True`` W_out = W_in^T (only W_in is a parameter). Because
 the draws are per instance and on the CPU, instance k starts from the same weights whatever K is and
 whatever device the model then moves to.
 """
@@ -23,9 +26,10 @@ from torch import Tensor, nn
 
 from ._validation import check_int
 
-__all__ = ["ToyModel", "ACTIVATIONS"]
+__all__ = ["ToyModel", "ACTIVATIONS", "INITS", "feature_dimensionality"]
 
 ACTIVATIONS = ("relu", "linear")
+INITS = ("xavier", "transpose")
 
 
 class ToyModel(nn.Module):
@@ -39,13 +43,16 @@ class ToyModel(nn.Module):
     tied : W_out = W_in^T (Toy Models' tied weights) instead of a separate W_out.
     bias : learn b (True) or keep b = 0.
     seeds : one int per instance for the initialisation (default 0, 1, ..., K - 1).
+    init : "xavier" (W_in and W_out independent Xavier-normal draws) or "transpose" (W_out starts as
+        W_in^T, so W = W_in^T W_in starts positive semi-definite with diagonal ~ 2 n_d / (n_s + n_d);
+        the two are trained separately afterwards).
 
     Shapes: ``W_in`` (K, n_d, n_s), ``W_out`` (K, n_s, n_d), ``b`` (K, 1, n_s); ``forward`` maps
     x of shape (K, batch, n_s) to (K, batch, n_s).
     """
 
     def __init__(self, n_s: int, n_d: int, *, instances: int = 1, activation: str = "relu",
-                 tied: bool = False, bias: bool = True, seeds=None):
+                 tied: bool = False, bias: bool = True, seeds=None, init: str = "transpose"):
         super().__init__()
         self.n_s = check_int(n_s, "n_s", low=1)
         self.n_d = check_int(n_d, "n_d", low=1)
@@ -53,6 +60,9 @@ class ToyModel(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.activation = activation
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        self.init = init
         self.tied = bool(tied)
         self.has_bias = bool(bias)
         if seeds is None:
@@ -67,6 +77,8 @@ class ToyModel(nn.Module):
             g = torch.Generator().manual_seed(s)
             w_in.append(torch.randn(self.n_d, self.n_s, generator=g) * std)
             w_out.append(torch.randn(self.n_s, self.n_d, generator=g) * std)
+            if init == "transpose":
+                w_out[-1] = w_in[-1].T.clone()
         self.W_in = nn.Parameter(torch.stack(w_in))  # (K, n_d, n_s)
         self.W_out = None if self.tied else nn.Parameter(torch.stack(w_out))  # (K, n_s, n_d)
         b = torch.zeros(self.instances, 1, self.n_s)

@@ -152,7 +152,8 @@ class Trainer:
         self.config, self.device = config, device
         dtype = _dtype(config)
         self.model = ToyModel(config.n_s, config.n_d, instances=config.instances, activation=config.activation,
-                              tied=config.tied, bias=config.bias, seeds=config.seeds).to(device=device, dtype=dtype)
+                              tied=config.tied, bias=config.bias, seeds=config.seeds,
+                     init=config.init).to(device=device, dtype=dtype)
         self.opt = _adam(self.model.parameters(), config.learning_rate)
         self.gens = [torch.Generator(device=device).manual_seed(s + _DATA_SEED_OFFSET) for s in config.seeds]
         self.step = 0
@@ -393,7 +394,8 @@ def load_run(run_dir) -> Run:
     w = load_weights(run_dir / "weights.safetensors")
     dtype = _dtype(config)
     model = ToyModel(config.n_s, config.n_d, instances=config.instances, activation=config.activation,
-                     tied=config.tied, bias=config.bias, seeds=config.seeds).to(dtype=dtype)
+                     tied=config.tied, bias=config.bias, seeds=config.seeds,
+                     init=config.init).to(dtype=dtype)
     with torch.no_grad():
         model.W_in.copy_(w["W_in"])
         if not config.tied:

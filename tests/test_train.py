@@ -216,3 +216,15 @@ def test_min_steps_delays_the_stopping_rule(tmp_path):
     late = train(TrainConfig(min_steps=1500, **common), tmp_path / "b", progress=False)
     assert early.metrics["instance"][0]["steps"] < 1500
     assert late.metrics["instance"][0]["steps"] >= 1500
+
+
+def test_inits():
+    t = ToyModel(40, 10, instances=2, seeds=[1, 2])
+    assert torch.equal(t.W_out, t.W_in.transpose(1, 2))  # the default starts W_out at W_in^T
+    assert (torch.diagonal(t.W(), dim1=1, dim2=2) > 0).all()
+    x = ToyModel(40, 10, instances=2, seeds=[1, 2], init="xavier")
+    assert torch.equal(x.W_in, t.W_in) and not torch.equal(x.W_out, t.W_out)
+    with pytest.raises(ValueError, match="init"):
+        ToyModel(4, 2, init="zeros")
+    with pytest.raises(ValueError, match="init"):
+        TrainConfig(n_s=4, n_d=2, init="zeros")

@@ -23,7 +23,7 @@ __all__ = ["train_kwargs", "train_sweep", "train_single", "measure_instance", "p
 
 def train_kwargs(profile: Profile, n_s: int) -> dict:
     return dict(lr=profile.lr_factor * 3e-3 / math.sqrt(n_s), batch=profile.batch, max_steps=profile.max_steps,
-                min_steps=min(profile.min_steps, profile.max_steps),
+                min_steps=min(profile.min_steps, profile.max_steps), init=profile.init,
                 device=profile.device, checkpoint_every=1000 if profile.max_steps >= 1000 else 0)
 
 

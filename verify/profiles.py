@@ -40,6 +40,7 @@ class Profile:
     lowrank_ns: int = 128
     # training
     lr_factor: float = 4.0
+    init: str = "transpose"  # ToyModel's initialisation (see docs/training.md)
     batch: int = 1024
     max_steps: int = 20_000
     min_steps: int = 0  # the stopping rule applies from here on (see TrainConfig.min_steps)

@@ -74,9 +74,10 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
         elif name == "grid":
             def grid():
                 recs = []
-                for n_s in profile.grid_ns:
-                    recs += train_sweep(profile, n_s, profile.grid_ps, profile.grid_rs,
-                                        work / "runs" / f"grid_ns={n_s}", progress)
+                for n_s in profile.grid_ns:  # one stage file per n_s: an interrupted grid keeps what it finished
+                    recs += _cached(out, f"grid_ns={n_s}", profile, lambda n_s=n_s: train_sweep(
+                        profile, n_s, profile.grid_ps, profile.grid_rs, work / "runs" / f"grid_ns={n_s}", progress),
+                        raw=True, reuse_any=keep)
                 return recs
             records = _cached(out, name, profile, grid, raw=True, reuse_any=keep)
         elif name == "symmetry_vs_ns":
