@@ -6,6 +6,7 @@ file in the target directory, flushed to disk, then renamed over the target (ato
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,26 +19,30 @@ from safetensors.torch import load_file, save_file
 __all__ = ["atomic_write_bytes", "atomic_write_text", "write_json", "read_json", "save_weights", "load_weights"]
 
 
-def _tmp_path(path: Path) -> tuple[int, str]:
+@contextlib.contextmanager
+def _atomic(path):
+    """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``, on any
+    error (or interruption) remove it. The target is never seen half-written."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
-    path = Path(path)
-    fd, tmp = _tmp_path(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with _atomic(path) as tmp:
+        with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def atomic_write_text(path, text: str) -> Path:
@@ -71,19 +76,9 @@ def read_json(path):
 
 def save_weights(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     """Save named tensors as safetensors, atomically (contiguous CPU copies are written)."""
-    path = Path(path)
-    fd, tmp = _tmp_path(path)
-    os.close(fd)
-    try:
+    with _atomic(path) as tmp:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def load_weights(path, device="cpu") -> dict[str, torch.Tensor]:
