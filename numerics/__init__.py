@@ -9,6 +9,21 @@ from .rug import RugOperator, choose_columns, rug_matrix
 from .rug_model import PairLoss, PersianRugModel, RugFit, RugFits, fit_rug, heldout_loss
 from .config import TrainConfig
 from .toy import ToyModel, feature_dimensionality
+from .sae import (
+    DeadNeuronTracker,
+    SAEDataConfig,
+    SAEResult,
+    SAESweepConfig,
+    SAETrainConfig,
+    SparseAutoencoder,
+    ToyFeatureData,
+    count_dead,
+    mmcs,
+    mmcs_larger,
+    sae_sweep,
+    ssll,
+    train_sae,
+)
 from .symmetry import (
     MacroscopicParams,
     RowStatistics,
@@ -22,7 +37,20 @@ from .symmetry import (
 from .train import Run, load_run, resolve_device, train
 
 __all__ = [
+    "DeadNeuronTracker",
     "MacroscopicParams",
+    "SAEDataConfig",
+    "SAEResult",
+    "SAESweepConfig",
+    "SAETrainConfig",
+    "SparseAutoencoder",
+    "ToyFeatureData",
+    "count_dead",
+    "mmcs",
+    "mmcs_larger",
+    "sae_sweep",
+    "ssll",
+    "train_sae",
     "PairLoss",
     "PersianRugModel",
     "RugFit",

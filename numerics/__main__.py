@@ -3,7 +3,7 @@
 Commands: ``rug`` (draw the rug, fig. 1), ``fit-rug`` (a and b of a Persian Rug model), ``stats``
 (symmetry statistics and macroscopic parameters of a weights file), ``weights`` (draw W and b, fig. 3),
 ``train`` (toy models), ``sweep`` (a (p, r) grid packed into instances), ``toy-models`` (Toy Models'
-demo) and ``broken-symmetry`` (appendix H). Bad input prints one line to stderr and exits with status 2.
+demo), ``broken-symmetry`` (appendix H) and ``sae`` (sparse autoencoders on toy data). Bad input prints one line to stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -163,6 +163,17 @@ def _cmd_broken_symmetry(args):
     return broken_symmetry(args.out, **kw)
 
 
+def _cmd_sae(args):
+    from .sae import SAEDataConfig, SAESweepConfig, sae_sweep
+
+    data = SAEDataConfig(h=args.h, G=args.G, n_active=args.n_active, decay=args.decay, seed=args.seed)
+    cfg = SAESweepConfig(data=data, alphas=args.alphas, ratios=args.ratios, steps=args.steps, batch=args.batch,
+                         lr=args.lr, dead_window=args.dead_window, seed=args.seed)
+    result = sae_sweep(cfg, args.out, device=args.device, progress=not args.quiet, resume=not args.no_resume,
+                       threads=args.threads)
+    return result if args.json else {"out": str(args.out)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m numerics", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -234,6 +245,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     common(p)
     p.set_defaults(func=_cmd_toy_models)
+
+    p = sub.add_parser("sae", help="sparse autoencoders on toy data: a sweep of L1 x dictionary ratio")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--alphas", type=_floats, default=[0.01, 0.03, 0.1, 0.3, 1.0], help="L1 coefficients")
+    p.add_argument("--ratios", type=_floats, default=[0.5, 1.0, 2.0, 4.0], help="dictionary size / G")
+    p.add_argument("--steps", type=int, default=10_000)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dead-window", dest="dead_window", type=int, default=500)
+    p.add_argument("--h", type=int, default=256)
+    p.add_argument("--G", type=int, default=512)
+    p.add_argument("--n-active", dest="n_active", type=float, default=5.0)
+    p.add_argument("--decay", type=float, default=0.99)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-resume", dest="no_resume", action="store_true")
+    common(p)
+    p.set_defaults(func=_cmd_sae)
 
     p = sub.add_parser("broken-symmetry", help="appendix H: two importance groups, alpha from 0 to 1")
     p.add_argument("--out", type=Path, required=True)

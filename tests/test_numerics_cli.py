@@ -101,3 +101,13 @@ def test_group_statistics_against_a_loop():
                for i in rows]
         assert g["mean_sigma"] == pytest.approx(sum(sig) / 3, rel=1e-12)
         assert g["mean_diag"] == pytest.approx(sum(W[i, i].item() for i in rows) / 3, rel=1e-12)
+
+
+def test_sae_sweep_command(tmp_path, capsys):
+    out = tmp_path / "sae"
+    args = ["sae", "--out", str(out), "--alphas", "0.1", "--ratios", "1,2", "--steps", "100", "--h", "8",
+            "--G", "16", "--n-active", "2", "--batch", "32", "--threads", "1", "--quiet", "--json"]
+    assert main(args) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert "mmcs" in json.dumps(data)
+    assert (out / "mmcs.png").exists() and (out / "results.json").exists()

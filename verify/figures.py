@@ -48,7 +48,8 @@ def draw_symmetry_vs_ns(table, profile, out: Path) -> str:
         ax.set_xlabel("n_s")
         ax.set_title(label)
     axes[0].legend(fontsize=6)
-    fig.suptitle("Symmetry breaking against n_s (smaller is more symmetric)")
+    fig.suptitle("Symmetry breaking against n_s (smaller is more symmetric)", y=1.04)
+    fig.tight_layout()
     save_figure(fig, out)
     return out.name
 

@@ -1,0 +1,395 @@
+"""Sparse autoencoders on toy data (numerics.sae): the generator's statistics, the model, the metrics, a
+short training run that recovers its features, and the sweep's files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from numerics import sae
+from numerics.sae import (
+    DeadNeuronTracker,
+    SAEDataConfig,
+    SAESweepConfig,
+    SAETrainConfig,
+    SparseAutoencoder,
+    ToyFeatureData,
+    count_dead,
+    mmcs,
+    mmcs_larger,
+    sae_sweep,
+    ssll,
+    standardized_log,
+    train_sae,
+)
+
+
+def _activity(data: ToyFeatureData, n: int, seed: int = 1) -> np.ndarray:
+    g = torch.Generator().manual_seed(seed)
+    _, s = data.sample(n, g, return_coefficients=True)
+    return (s > 0).double().numpy()
+
+
+# ================================================================================================ data
+class TestGenerator:
+    def test_mean_active_is_n_active_at_the_report_defaults(self):
+        data = ToyFeatureData(SAEDataConfig(), dtype="float64")  # h = 256, G = 512, 5 active, lambda 0.99
+        counts = _activity(data, 8192).sum(1)
+        se = counts.std() / math.sqrt(len(counts))
+        assert abs(counts.mean() - 5.0) < 4 * se
+        assert 0.5 * se < 0.1  # the check is sharp enough to see 5.2 vs 5
+
+    def test_features_unit_norm_and_x_is_their_combination(self):
+        data = ToyFeatureData(SAEDataConfig(h=32, G=48, n_active=3), dtype="float64")
+        F = data.features
+        assert F.shape == (32, 48)
+        assert torch.allclose(torch.linalg.vector_norm(F, dim=0), torch.ones(48, dtype=torch.float64), atol=1e-12)
+        x, s = data.sample(500, torch.Generator().manual_seed(0), return_coefficients=True)
+        assert float(s.min()) >= 0.0 and float(s.max()) <= 1.0
+        manual = np.einsum("bg,hg->bh", s.numpy(), F.numpy())
+        assert np.allclose(x.numpy(), manual, atol=1e-12)
+        on = s[s > 0].numpy()  # coefficients of the active features: Uniform[0, 1], mean 1/2
+        assert abs(on.mean() - 0.5) < 4 * math.sqrt(1 / 12 / len(on))
+
+    def test_frequencies_decay_exponentially(self):
+        cfg = SAEDataConfig(h=16, G=40, n_active=2.0, decay=0.93, correlation_rank=4, correlation_strength=0.7)
+        data = ToyFeatureData(cfg, dtype="float64")
+        N = 40_000
+        freq = _activity(data, N).mean(0)
+        lam = 0.93 ** np.arange(40)
+        expected = 2.0 * lam / lam.sum()  # computed here from the report's recipe, not read from the code
+        se = np.sqrt(expected * (1 - expected) / N)
+        assert np.all(np.abs(freq - expected) < 5 * se)
+        slope = np.polyfit(np.arange(40), np.log(freq), 1, w=np.sqrt(freq))[0]
+        assert abs(slope - math.log(0.93)) < 0.01  # log 0.93 = -0.073; no decay would be 0
+
+    def test_no_decay_means_equal_frequencies(self):
+        data = ToyFeatureData(SAEDataConfig(h=8, G=16, n_active=2.0, decay=1.0), dtype="float64")
+        freq = _activity(data, 20_000).mean(0)
+        assert np.all(np.abs(freq - 2 / 16) < 5 * math.sqrt(0.125 * 0.875 / 20_000))
+
+    def test_activity_correlations_follow_the_latent_correlations(self):
+        cfg = SAEDataConfig(h=8, G=8, n_active=2.0, decay=1.0, correlation_rank=1, correlation_strength=0.9)
+        data = ToyFeatureData(cfg, dtype="float64")
+        N = 40_000
+        A = _activity(data, N)
+        corr = np.corrcoef(A.T)
+        C = data.latent_correlation.numpy()
+        iu = np.triu_indices(8, 1)
+        assert np.max(np.abs(corr[iu])) > 0.1  # far beyond the noise level 1/sqrt(N) = 0.005
+        assert np.corrcoef(corr[iu], C[iu])[0, 1] > 0.9
+        assert np.all(np.sign(corr[iu]) == np.sign(C[iu]))  # rank one: C_ij = 0.9 (+-1)
+
+    def test_independent_features_are_uncorrelated(self):
+        cfg = SAEDataConfig(h=8, G=8, n_active=2.0, decay=1.0, correlation_strength=0.0)
+        A = _activity(ToyFeatureData(cfg, dtype="float64"), 40_000)
+        corr = np.corrcoef(A.T)[np.triu_indices(8, 1)]
+        assert np.max(np.abs(corr)) < 5 / math.sqrt(40_000)
+
+    def test_latent_correlation_is_a_correlation_matrix(self):
+        data = ToyFeatureData(SAEDataConfig(h=8, G=12, correlation_rank=3, correlation_strength=0.6, n_active=1))
+        C = data.latent_correlation
+        assert torch.allclose(C.diagonal(), torch.ones(12, dtype=C.dtype))
+        assert torch.allclose(C, C.T)
+        assert float(torch.linalg.eigvalsh(C).min()) > 0.39  # >= 1 - rho
+        # and z has that covariance: empirical covariance of Phi^-1(p / base)
+        g = torch.Generator().manual_seed(3)
+        data64 = ToyFeatureData(data.config, dtype="float64")
+        p = data64.probabilities(40_000, g)
+        z = torch.special.ndtri(p / data64.base)
+        emp = torch.cov(z.T)
+        assert torch.allclose(emp, data64.latent_correlation, atol=0.04)
+
+    def test_reproducible_and_seed_dependent(self):
+        cfg = SAEDataConfig(h=8, G=16, n_active=1)
+        a, b = ToyFeatureData(cfg), ToyFeatureData(cfg)
+        assert torch.equal(a.features, b.features)
+        assert torch.equal(a.sample(64), b.sample(64))  # the objects' own streams
+        c = ToyFeatureData(SAEDataConfig(h=8, G=16, n_active=1, seed=1))
+        assert not torch.equal(a.features, c.features)
+
+    def test_scale_makes_expected_count_n_active(self):
+        cfg = SAEDataConfig(h=4, G=30, n_active=3.0, decay=0.9)
+        assert math.isclose(cfg.expected_probabilities.sum(), 3.0)
+        assert math.isclose(cfg.expected_probabilities[0] / cfg.expected_probabilities[1], 1 / 0.9)
+
+
+# ================================================================================================ metrics
+def _unit_columns(h, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    D = torch.randn(h, n, generator=g, dtype=torch.float64)
+    return D / torch.linalg.vector_norm(D, dim=0)
+
+
+class TestMMCS:
+    def test_permuted_copy_is_one(self):
+        F = _unit_columns(20, 50, 0)
+        perm = torch.randperm(50, generator=torch.Generator().manual_seed(1))
+        scales = torch.rand(50, dtype=torch.float64) + 0.5  # cosine ignores the columns' lengths
+        assert float(mmcs(F, F[:, perm] * scales)) == pytest.approx(1.0, abs=1e-12)
+
+    def test_sign_flip_is_not_a_match(self):
+        F = _unit_columns(20, 50, 0)
+        assert float(mmcs(F, -F)) < 0.8
+
+    def test_random_dictionaries_are_far_below_one_and_match_a_loop(self):
+        F, D = _unit_columns(64, 40, 2), _unit_columns(64, 60, 3)
+        got = float(mmcs(F, D))
+        Fn, Dn = F.numpy(), D.numpy()
+        best = [max(float(Fn[:, g] @ Dn[:, j]) / (np.linalg.norm(Fn[:, g]) * np.linalg.norm(Dn[:, j]))
+                    for j in range(60)) for g in range(40)]
+        assert got == pytest.approx(np.mean(best), abs=1e-12)
+        assert got < 0.5
+
+    def test_larger_dictionary_containing_the_smaller_is_one(self):
+        small = _unit_columns(16, 10, 4)
+        big = torch.cat([_unit_columns(16, 25, 5), small], dim=1)[:, torch.randperm(35)]
+        assert float(mmcs(small, big)) == pytest.approx(1.0, abs=1e-12)
+        assert float(mmcs(big, small)) < 0.9  # the other direction is not symmetric
+
+    def test_broadcasts_over_instances(self):
+        F = _unit_columns(12, 8, 6)
+        Ds = torch.stack([_unit_columns(12, 9, 7), torch.cat([F, _unit_columns(12, 1, 8)], 1)])
+        got = mmcs(F, Ds)
+        assert got.shape == (2,)
+        assert float(got[0]) == pytest.approx(float(mmcs(F, Ds[0])))
+        assert float(got[1]) == pytest.approx(1.0, abs=1e-12)
+
+    def test_mmcs_larger(self):
+        small = _unit_columns(6, 3, 0)
+        mid = torch.cat([small, _unit_columns(6, 3, 1)], 1)
+        big = torch.cat([mid, _unit_columns(6, 6, 2)], 1)
+        other = _unit_columns(6, 3, 9)  # instance 1: a small dictionary not contained in the larger ones
+        d = {3: torch.stack([small, other]), 6: torch.stack([mid, mid]), 12: torch.stack([big, big])}
+        out = mmcs_larger(d)
+        assert float(out[3][0]) == pytest.approx(1.0, abs=1e-12)
+        want = (float(mmcs(other, mid)) + float(mmcs(other, big))) / 2
+        assert float(out[3][1]) == pytest.approx(want, abs=1e-12)
+        assert torch.allclose(out[6], torch.ones(2, dtype=torch.float64))
+        assert torch.isnan(out[12]).all()
+
+
+class TestDeadNeurons:
+    def test_tracker_on_a_constructed_sequence(self):
+        # latent 0 fires only in batch 0, latent 1 in every batch, latent 2 in batch 3, latent 3 never;
+        # after 5 batches the last T = 3 are batches 2, 3, 4, so latents 0 and 3 are dead.
+        fires = {0: [0], 1: [0, 1, 2, 3, 4], 2: [3], 3: []}
+        tr = DeadNeuronTracker(instances=2, J=4, window=3)
+        for step in range(5):
+            c = torch.zeros(2, 7, 4)
+            for j, steps in fires.items():
+                if step in steps:
+                    c[0, step % 7, j] = 0.5  # one sample is enough
+            c[1] = 1.0  # instance 1: everything alive
+            tr.update(c)
+        assert tr.dead().tolist() == [2, 0]
+        assert tr.last_fired[0].tolist() == [0, 4, 3, -1]
+
+    def test_count_dead(self):
+        last = torch.tensor([[-1, 0, 5, 9, 10]])
+        assert count_dead(last, step=11, window=3).tolist() == [3]  # batches 8..10: 9 and 10 fired
+        assert count_dead(last, step=11, window=500).tolist() == [1]  # fewer batches than T: only "never"
+        assert count_dead(last, step=11, window=1).tolist() == [4]
+
+    def test_negative_activations_are_not_firing(self):
+        tr = DeadNeuronTracker(1, 2, window=10)
+        tr.update(torch.tensor([[[0.0, -1.0]]]))
+        assert tr.dead().tolist() == [2]
+
+
+class TestSSLL:
+    def test_hand_computation(self):
+        e = math.e
+        rec = [[1.0, e], [e**2, e**3]]  # logs 0, 1, 2, 3: mean 1.5, sd sqrt(1.25)
+        l1 = [[e**2, 0.0], [1.0, e**4]]  # logs 2, -, 0, 4: mean 2, sd sqrt(8/3); the zero is left out
+        s = math.sqrt(1.25)
+        t = math.sqrt(8 / 3)
+        want = np.array([[(0 - 1.5) / s + 0.0, np.nan], [(2 - 1.5) / s - 2 / t, (3 - 1.5) / s + 2 / t]])
+        got = ssll(rec, l1)
+        assert np.allclose(got, want, equal_nan=True, atol=1e-12)
+
+    def test_standardized_log(self):
+        z = standardized_log([1.0, 10.0, 100.0, np.nan])
+        assert np.allclose(z[:3], [-math.sqrt(1.5), 0, math.sqrt(1.5)]) and np.isnan(z[3])
+        assert np.all(standardized_log([2.0, 2.0]) == 0)
+        assert np.isnan(standardized_log([0.0, 0.0])).all()
+
+
+# ================================================================================================ model
+class TestModel:
+    def test_orthogonal_initialisation(self):
+        m = SparseAutoencoder(8, 20, [0.1, 0.2], dtype="float64")
+        for k in range(2):
+            D, W = m.D[k].detach(), m.W_e[k].detach()
+            assert torch.allclose(D @ D.T, torch.eye(8, dtype=torch.float64), atol=1e-12)
+            assert torch.allclose(W.T @ W, torch.eye(8, dtype=torch.float64), atol=1e-12)
+        assert not torch.allclose(m.D[0], m.D[1])
+        assert torch.equal(m.b_e, torch.zeros(2, 20, dtype=torch.float64))
+
+    def test_decoder_columns_unit_norm_in_forward(self):
+        m = SparseAutoencoder(6, 10, [0.1, 0.5], dtype="float64")
+        with torch.no_grad():
+            m.D.mul_(torch.rand(2, 1, 10, dtype=torch.float64) * 5 + 0.1)  # columns of any length
+            m.b_e.normal_()
+        Dn = m.dictionary()
+        assert torch.allclose(torch.linalg.vector_norm(Dn, dim=1), torch.ones(2, 10, dtype=torch.float64))
+        x = torch.randn(5, 6, dtype=torch.float64)
+        x_hat, c = m(x)
+        for k in range(2):
+            D = m.D[k].detach().numpy()
+            We, be = m.W_e[k].detach().numpy(), m.b_e[k].detach().numpy()
+            ck = np.maximum(x.numpy() @ We.T + be, 0)
+            assert np.allclose(c[k].detach().numpy(), ck)
+            assert np.allclose(x_hat[k].detach().numpy(), ck @ (D / np.linalg.norm(D, axis=0)).T)
+
+    def test_loss_matches_direct_computation(self):
+        alphas = [0.05, 0.7]
+        m = SparseAutoencoder(6, 10, alphas, dtype="float64")
+        with torch.no_grad():
+            m.b_e.normal_()
+        x = torch.randn(9, 6, dtype=torch.float64)
+        out = m.losses(x)
+        rec_t, l1_t, tot_t = (t.detach() for t in (out.reconstruction, out.l1, out.total))
+        for k in range(2):
+            D = m.D[k].detach().numpy()
+            D = D / np.linalg.norm(D, axis=0)
+            c = np.maximum(x.numpy() @ m.W_e[k].detach().numpy().T + m.b_e[k].detach().numpy(), 0)
+            rec = np.mean([np.sum((xi - D @ ci) ** 2) / 6 for xi, ci in zip(x.numpy(), c)])
+            l1 = np.mean([alphas[k] / 10 * np.sum(np.abs(ci)) for ci in c])
+            assert float(rec_t[k]) == pytest.approx(rec, rel=1e-12)
+            assert float(l1_t[k]) == pytest.approx(l1, rel=1e-12)
+            assert float(tot_t[k]) == pytest.approx(rec + l1, rel=1e-12)
+
+    def test_instances_train_as_if_alone(self):
+        data = ToyFeatureData(SAEDataConfig(h=6, G=8, n_active=1, decay=1.0), dtype="float64")
+        both = train_sae(data, SAETrainConfig(dict_size=8, alphas=[0.1, 0.4], steps=30, batch=16,
+                                              eval_samples=64, dtype="float64"), threads=1)
+        alone = train_sae(data, SAETrainConfig(dict_size=8, alphas=[0.4], steps=30, batch=16, seed=1,
+                                               eval_samples=64, dtype="float64"), threads=1)
+        assert torch.allclose(both.model.D[1], alone.model.D[0], atol=1e-10)
+        assert torch.allclose(both.model.W_e[1], alone.model.W_e[0], atol=1e-10)
+        assert both.mmcs[1] == pytest.approx(alone.mmcs[0], abs=1e-9)
+
+
+def test_training_on_easy_data_recovers_the_features():
+    # 16 dimensions, 32 features, one active on average, no decay or correlations; J = G.
+    data = SAEDataConfig(h=16, G=32, n_active=1.0, decay=1.0, correlation_strength=0.0, seed=0)
+    cfg = SAETrainConfig(dict_size=32, alphas=[0.3, 1.0], steps=3000, batch=128, lr=3e-3, dead_window=500,
+                         eval_samples=2048)
+    res = train_sae(data, cfg, device="cpu", threads=1)
+    assert max(res.mmcs) > 0.9, res.mmcs
+    # independent check of the returned MMCS
+    F = ToyFeatureData(data).features.double()
+    D = res.model.dictionary().detach().double()
+    cos = (F / F.norm(dim=0)).T @ D[int(np.argmax(res.mmcs))]
+    assert float(cos.max(1).values.mean()) == pytest.approx(max(res.mmcs), abs=1e-6)
+    assert res.curve[-1][0] < res.curve[0][0]  # the loss went down
+    assert len(res.dead) == 2 and len(res.reconstruction) == 2
+
+
+def test_untrained_dictionary_is_not_a_recovery():
+    data = ToyFeatureData(SAEDataConfig(h=16, G=32, n_active=1.0, decay=1.0, correlation_strength=0.0))
+    m = SparseAutoencoder(16, 32, [0.3])
+    assert float(mmcs(data.features.double(), m.dictionary().detach().double())[0]) < 0.7
+
+
+# ================================================================================================ sweep
+def _tiny_sweep():
+    return SAESweepConfig(data=SAEDataConfig(h=8, G=8, n_active=1, decay=1.0), alphas=[0.1, 1.0],
+                          ratios=[0.5, 1.0, 2.0], steps=40, batch=32, dead_window=10, eval_samples=128)
+
+
+def test_sweep_writes_results_and_resumes(tmp_path, monkeypatch):
+    cfg = _tiny_sweep()
+    res = sae_sweep(cfg, tmp_path, device="cpu", progress=False, threads=1)
+    for name in ("results.json", "mmcs.png", "dead_neurons.png", "ssll.png", "mmcs_larger.png",
+                 "ground_truth.safetensors", "dictionaries/J4.safetensors", "dictionaries/J16.safetensors"):
+        assert (tmp_path / name).is_file(), name
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["dict_sizes"] == [4, 8, 16]
+    g = on_disk["grids"]
+    for key in ("mmcs", "dead", "reconstruction", "l1", "ssll", "mmcs_larger"):
+        assert np.array(g[key], dtype=float).shape == (3, 2), key
+    assert g["mmcs_larger"][2] == [None, None]  # nothing larger than the largest (NaN -> null)
+    assert np.allclose(np.array(g["ssll"], dtype=float), ssll(g["reconstruction"], g["l1"]), equal_nan=True)
+    assert res["grids"]["mmcs"] == g["mmcs"]
+
+    # resumed: nothing is retrained, the same results come back
+    def boom(*a, **k):
+        raise AssertionError("retrained a finished cell")
+
+    monkeypatch.setattr(sae, "train_sae", boom)
+    again = sae_sweep(cfg, tmp_path, device="cpu", progress=False, plots=False)
+    assert again["grids"]["mmcs"] == g["mmcs"]
+    assert np.allclose(np.array(again["grids"]["mmcs_larger"], dtype=float),
+                       np.array(g["mmcs_larger"], dtype=float), equal_nan=True)
+    other = _tiny_sweep()
+    other.steps = 41
+    with pytest.raises(ValueError, match="different config"):
+        sae_sweep(other, tmp_path, device="cpu", progress=False)
+
+
+# ================================================================================================ inputs
+@pytest.mark.parametrize(
+    "make, name",
+    [
+        (lambda: SAEDataConfig(h=0), "h"),
+        (lambda: SAEDataConfig(G=2.5), "G"),
+        (lambda: SAEDataConfig(n_active=-1), "n_active"),
+        (lambda: SAEDataConfig(G=8, n_active=5), "n_active"),  # would need probabilities > 1
+        (lambda: SAEDataConfig(decay=1.5), "decay"),
+        (lambda: SAEDataConfig(decay=0), "decay"),
+        (lambda: SAEDataConfig(correlation_rank=0), "correlation_rank"),
+        (lambda: SAEDataConfig(correlation_strength=1.2), "correlation_strength"),
+        (lambda: SAEDataConfig(seed=-1), "seed"),
+        (lambda: ToyFeatureData({"h": 4}), "config"),
+        (lambda: ToyFeatureData(SAEDataConfig(h=4, G=8, n_active=1), dtype="float16"), "dtype"),
+        (lambda: ToyFeatureData(SAEDataConfig(h=4, G=8, n_active=1), device="tpu"), "device"),
+        (lambda: ToyFeatureData(SAEDataConfig(h=4, G=8, n_active=1)).sample(0), "batch"),
+        (lambda: SparseAutoencoder(0, 4, [0.1]), "h"),
+        (lambda: SparseAutoencoder(4, 0, [0.1]), "J"),
+        (lambda: SparseAutoencoder(4, 4, []), "alphas"),
+        (lambda: SparseAutoencoder(4, 4, [-0.1]), "alphas"),
+        (lambda: SparseAutoencoder(4, 4, [0.1]).encode(torch.zeros(3, 5)), "x"),
+        (lambda: SAETrainConfig(dict_size=0), "dict_size"),
+        (lambda: SAETrainConfig(dict_size=4, alphas=[float("nan")]), "alphas"),
+        (lambda: SAETrainConfig(dict_size=4, steps=0), "steps"),
+        (lambda: SAETrainConfig(dict_size=4, batch=-1), "batch"),
+        (lambda: SAETrainConfig(dict_size=4, lr=0), "lr"),
+        (lambda: SAETrainConfig(dict_size=4, dead_window=0), "dead_window"),
+        (lambda: SAETrainConfig(dict_size=4, eval_samples=0), "eval_samples"),
+        (lambda: SAETrainConfig(dict_size=4, dtype="int8"), "dtype"),
+        (lambda: train_sae(SAEDataConfig(h=4, G=8, n_active=1), {"dict_size": 4}), "config"),
+        (lambda: train_sae("data", SAETrainConfig(dict_size=4)), "data"),
+        (lambda: train_sae(SAEDataConfig(h=4, G=8, n_active=1), SAETrainConfig(dict_size=4), threads=0), "threads"),
+        (lambda: mmcs(torch.zeros(4, 3), torch.randn(4, 3)), "reference"),
+        (lambda: mmcs(torch.randn(4, 3), torch.randn(5, 3)), "reference and learned"),
+        (lambda: mmcs(torch.randn(4, 3), torch.full((4, 3), float("nan"))), "learned"),
+        (lambda: mmcs(torch.randn(4), torch.randn(4, 3)), "reference"),
+        (lambda: mmcs_larger({}), "dictionaries"),
+        (lambda: mmcs_larger({3: torch.randn(2, 4, 5)}), "dictionaries"),
+        (lambda: count_dead(torch.tensor([[0, 1]]), step=2, window=0), "window"),
+        (lambda: count_dead(torch.tensor([[0, 5]]), step=2), "last_fired"),
+        (lambda: count_dead(torch.tensor([[0.5]]), step=2), "last_fired"),
+        (lambda: DeadNeuronTracker(0, 4), "instances"),
+        (lambda: DeadNeuronTracker(1, 4).update(torch.zeros(1, 3, 5)), "codes"),
+        (lambda: standardized_log([1.0, -1.0]), "values"),
+        (lambda: ssll([1.0, 2.0], [1.0]), "reconstruction and l1"),
+        (lambda: ssll([1.0, -2.0], [1.0, 1.0]), "reconstruction"),
+        (lambda: SAESweepConfig(alphas=[]), "alphas"),
+        (lambda: SAESweepConfig(ratios=[0.0]), "ratios"),
+        (lambda: SAESweepConfig(ratios=[1.0, 1.0001]), "ratios"),
+        (lambda: SAESweepConfig(alphas=[0.1, 0.1]), "alphas"),
+        (lambda: SAESweepConfig(steps=0), "steps"),
+        (lambda: SAESweepConfig(data=3), "data"),
+        (lambda: sae_sweep({"alphas": [1]}, "/tmp/x"), "config"),
+        (lambda: sae.plot_sae_sweep({}, "/tmp/x"), "results"),
+    ],
+)
+def test_bad_input_raises_value_error_naming_the_parameter(make, name):
+    with pytest.raises(ValueError, match=name):
+        make()
