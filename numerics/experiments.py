@@ -72,14 +72,24 @@ def toy_models_demo(out_dir, *, sparsities=(0.0, 0.7, 0.9, 0.97, 0.99, 0.997), n
 
 def group_statistics(W: torch.Tensor, p: float, groups: list[slice]) -> list[dict]:
     """Per group of features: the mean diagonal W_ii and the mean noise level sigma_i, the standard
-    deviation of nu_i = W_ii^-1 sum_{j != i} W_ij x_j, sigma_i = |W_ii|^-1 sqrt(Var x sum_{j != i} W_ij^2)."""
+    deviation of nu_i = W_ii^-1 sum_{j != i} W_ij x_j, sigma_i = |W_ii|^-1 sqrt(Var x sum_{j != i} W_ij^2).
+
+    sigma_i is averaged over the represented features only (W_ii >= 0.1; nu_i is meaningless where the
+    feature is not learned); ``dead`` counts the others, and mean_sigma is NaN when all are dead."""
     W = W.detach().double()
     var_x = p * (4 - 3 * p) / 12
     diag = torch.diagonal(W)
     off2 = (W * W).sum(1) - diag * diag
-    sigma = torch.sqrt(var_x * off2) / diag.abs()
-    return [{"mean_diag": diag[g].mean().item(), "sd_diag": diag[g].std().item(),
-             "mean_sigma": sigma[g].mean().item(), "sd_sigma": sigma[g].std().item()} for g in groups]
+    live = diag >= 0.1
+    sigma = torch.sqrt(var_x * off2) / diag.abs().clamp_min(1e-300)
+    out = []
+    for g in groups:
+        s = sigma[g][live[g]]
+        out.append({"mean_diag": diag[g].mean().item(), "sd_diag": diag[g].std().item(),
+                    "mean_sigma": s.mean().item() if s.numel() else float("nan"),
+                    "sd_sigma": s.std().item() if s.numel() > 1 else float("nan"),
+                    "dead": int((~live[g]).sum())})
+    return out
 
 
 def broken_symmetry(out_dir, *, alphas=(0.0, 0.25, 0.5, 0.75, 1.0), n_s: int = 4096, n_d: int = 1024,

@@ -17,7 +17,7 @@ from verify import PROFILES, run_report
 from verify.claims import STATUSES
 
 EXPECTED_COMPARISONS = {"rug_properties", "loss_vs_ratio", "symmetry_vs_ns", "bounds_vs_trained", "fig3_point",
-                        "p2_over_r_scaling"}
+                        "p2_over_r_scaling", "sae_recovery"}
 
 
 def test_tiny_report_end_to_end(tmp_path):

@@ -11,6 +11,7 @@ from .comparisons import (
     loss_vs_ratio,
     p2_over_r_scaling,
     rug_properties,
+    sae_recovery,
     symmetry_vs_ns,
 )
 from .profiles import PROFILES, Profile, get_profile
@@ -28,5 +29,6 @@ __all__ = [
     "p2_over_r_scaling",
     "rug_properties",
     "run_report",
+    "sae_recovery",
     "symmetry_vs_ns",
 ]

@@ -38,6 +38,12 @@ class Profile:
     rug_sizes: tuple = ((64, 8), (256, 64), (1024, 100), (4096, 1024))
     lowrank_trials: int = 20
     lowrank_ns: int = 128
+    # comparison 7 (the sparse-coding report): SAEs on toy data, L1 coefficient x dictionary ratio
+    sae_h: int = 64
+    sae_G: int = 128
+    sae_alphas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
+    sae_ratios: tuple = (0.5, 1.0, 2.0, 4.0)
+    sae_steps: int = 3000
     # training
     lr_factor: float = 4.0
     init: str = "transpose"  # ToyModel's initialisation (see docs/training.md)
@@ -57,7 +63,8 @@ PROFILES = {
     "quick": Profile(
         name="quick",
         description="2-core CPU, about 10 minutes: trained n_s up to 512, the rug at n_s = 4096 and 8192, "
-        "learning rate 4x the paper's",
+        "learning rate 4x the paper's; sparse autoencoders at h = 64, G = 128 (the report's 256, 512 scaled "
+        "down) for 3000 steps",
     ),
     "paper": Profile(
         name="paper",
@@ -74,6 +81,9 @@ PROFILES = {
         rug_sizes=((64, 8), (256, 64), (1024, 100), (4096, 1024), (32768, 3277)),
         lowrank_trials=50,
         lowrank_ns=512,
+        sae_h=256,
+        sae_G=512,
+        sae_steps=20_000,
         lr_factor=1.0,
         max_steps=200_000,
         min_steps=10_000,
@@ -92,6 +102,11 @@ PROFILES = {
         scaling_ps=(5e-3, 1e-2),
         scaling_rs=(0.1,),
         rug_sizes=((16, 4), (64, 16)),
+        sae_h=8,
+        sae_G=16,
+        sae_alphas=(0.03, 0.3),
+        sae_ratios=(1.0, 2.0),
+        sae_steps=100,
         lowrank_trials=3,
         lowrank_ns=16,
         max_steps=400,

@@ -26,7 +26,7 @@ from .profiles import Profile, get_profile
 __all__ = ["run_report", "STAGES"]
 
 STAGES = ("rug_properties", "loss_vs_ratio", "grid", "symmetry_vs_ns", "bounds_vs_trained", "fig3_point",
-          "p2_over_r_scaling")
+          "p2_over_r_scaling", "sae_recovery")
 
 
 def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = False, reuse_any: bool = False):
@@ -86,6 +86,9 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
             results[name] = _cached(out, name, profile, lambda: C.bounds_vs_trained(profile, out, records), reuse_any=keep)
         elif name == "fig3_point":
             results[name] = _cached(out, name, profile, lambda: C.fig3_point(profile, out, progress, work), reuse_any=keep)
+        elif name == "sae_recovery":
+            results[name] = _cached(out, name, profile, lambda: C.sae_recovery(profile, out, progress, work),
+                                    reuse_any=keep)
         elif name == "p2_over_r_scaling":
             results[name] = _cached(out, name, profile, lambda: C.p2_over_r_scaling(profile, out), reuse_any=keep)
     bar.close()
