@@ -19,3 +19,22 @@ def test_public_names_are_exported():
 
     for name in theory.__all__:
         assert getattr(theory, name).__doc__, name
+
+
+def test_numerics_imports_neither_theory_nor_verify():
+    code = (
+        "import sys, numerics, numerics.__main__, numerics.sae, numerics.experiments, numerics.plots\n"
+        "bad = [m for m in ('theory', 'verify') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_numerics_and_verify_export_documented_names():
+    import numerics
+    import verify
+
+    for mod in (numerics, verify):
+        for name in mod.__all__:
+            assert getattr(mod, name).__doc__, f"{mod.__name__}.{name}"

@@ -118,6 +118,7 @@ PROFILES = {
 
 
 def get_profile(name: str) -> Profile:
+    """The profile called ``name`` ("quick", "paper" or "tiny"); ValueError for any other name."""
     if name not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
     return PROFILES[name]
