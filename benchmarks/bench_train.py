@@ -11,16 +11,13 @@ replaces this benchmark's section of benchmarks/RESULTS.md (between its markers)
 from __future__ import annotations
 
 import argparse
-import platform
-import re
 import statistics
-import subprocess
 import time
 
 import torch
 from torch import nn
 
-from _results import write_section
+from _results import cpu_info, write_section
 from numerics import TrainConfig
 from numerics.train import Trainer
 
@@ -100,12 +97,7 @@ def bench_instances(device, reps: int, K: int = 64, n_s: int = 20, n_d: int = 5,
 def machine(device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    try:
-        model = re.search(r"Model name:\s*(.+)", subprocess.run(["lscpu"], capture_output=True, text=True).stdout)
-        name = model.group(1).strip() if model else platform.processor()
-    except OSError:
-        name = platform.processor()
-    return f"{name}, {torch.get_num_threads()} threads"
+    return f"{cpu_info()['cpu']}, {torch.get_num_threads()} threads"
 
 
 def report(device, peak_before, peak_after, steps, inst) -> str:

@@ -11,7 +11,8 @@ import numbers
 
 import torch
 
-__all__ = ["check_power_of_two", "check_int", "check_probability", "check_positive", "resolve_device"]
+__all__ = ["check_power_of_two", "check_int", "check_probability", "check_positive", "check_real",
+           "resolve_device"]
 
 
 def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
@@ -45,6 +46,21 @@ def check_probability(value, name: str = "p") -> float:
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}") from exc
     if not (0.0 < v <= 1.0):  # NaN fails
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+    return v
+
+
+def check_real(value, name: str, *, low=None, high=None, low_open=False) -> float:
+    """A finite float in [low, high] (or (low, high] with low_open)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a number, got {value!r}") from exc
+    if isinstance(value, bool) or not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    if high is not None and v > high:
+        raise ValueError(f"{name} must be <= {high}, got {value!r}")
     return v
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig
+from ._validation import check_probability
 from .io import write_json
+from .symmetry import row_statistics
 from .train import train
 
 __all__ = ["sweep", "toy_models_demo", "broken_symmetry", "group_statistics"]
@@ -72,16 +74,13 @@ def toy_models_demo(out_dir, *, sparsities=(0.0, 0.7, 0.9, 0.97, 0.99, 0.997), n
 
 def group_statistics(W: torch.Tensor, p: float, groups: list[slice]) -> list[dict]:
     """Per group of features: the mean diagonal W_ii and the mean noise level sigma_i, the standard
-    deviation of nu_i = W_ii^-1 sum_{j != i} W_ij x_j, sigma_i = |W_ii|^-1 sqrt(Var x sum_{j != i} W_ij^2).
+    deviation of nu_i = W_ii^-1 sum_{j != i} W_ij x_j (:func:`numerics.row_statistics`).
 
     sigma_i is averaged over the represented features only (W_ii >= 0.1; nu_i is meaningless where the
     feature is not learned); ``dead`` counts the others, and mean_sigma is NaN when all are dead."""
-    W = W.detach().double()
-    var_x = p * (4 - 3 * p) / 12
-    diag = torch.diagonal(W)
-    off2 = (W * W).sum(1) - diag * diag
+    rows = row_statistics(W.detach(), 0.0, check_probability(p, "p"))
+    diag, sigma = rows.diag, rows.sigma
     live = diag >= 0.1
-    sigma = torch.sqrt(var_x * off2) / diag.abs().clamp_min(1e-300)
     out = []
     for g in groups:
         s = sigma[g][live[g]]

@@ -49,7 +49,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._validation import check_int, check_positive, check_power_of_two, check_probability, resolve_device
+from ._validation import (
+    check_int,
+    check_positive,
+    check_power_of_two,
+    check_probability,
+    check_real,
+    resolve_device,
+)
 from .data import sample_features
 from .rug import RugOperator, choose_columns
 
@@ -233,8 +240,8 @@ def heldout_loss(rug: RugOperator, a: float, b: float, p: float, n_samples: int,
     """
     if not isinstance(rug, RugOperator):
         raise ValueError(f"rug must be a RugOperator, got {type(rug).__name__}")
-    a = _finite(a, "a")
-    b = _finite(b, "b")
+    a = check_real(a, "a")
+    b = check_real(b, "b")
     p = check_probability(p, "p")
     n = check_int(n_samples, "n_samples", low=2)
     dev = resolve_device(device)
@@ -254,16 +261,6 @@ def heldout_loss(rug: RugOperator, a: float, b: float, p: float, n_samples: int,
     mean = float(losses.mean())
     se = float(losses.std(ddof=1) / math.sqrt(n))
     return (mean, se, losses) if return_samples else (mean, se)
-
-
-def _finite(v, name: str) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a finite number, got {v!r}") from exc
-    if isinstance(v, bool) or not math.isfinite(f):
-        raise ValueError(f"{name} must be a finite number, got {v!r}")
-    return f
 
 
 # ----------------------------------------------------------------------------------------------------

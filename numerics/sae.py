@@ -45,7 +45,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._validation import check_int, check_positive, resolve_device
+from ._validation import check_int, check_positive, check_real, resolve_device
 from .io import read_json, save_weights, load_weights, write_json
 
 __all__ = [
@@ -71,21 +71,6 @@ _SAMPLE_SEED_OFFSET = 0x5AE0_0000_0001  # the training data stream
 _EVAL_SEED_OFFSET = 0x5AE0_0000_0002  # held-out samples for the final losses
 _INIT_SEED_OFFSET = 0x5AE0_0000_0003  # autoencoder initialisation
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def _check_real(value, name: str, *, low=None, high=None, low_open=False) -> float:
-    """A finite float in [low, high] (or (low, high] with low_open)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a number, got {value!r}") from exc
-    if isinstance(value, bool) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
-    if high is not None and v > high:
-        raise ValueError(f"{name} must be <= {high}, got {value!r}")
-    return v
 
 
 def _check_dtype(dtype) -> torch.dtype:
@@ -120,11 +105,11 @@ class SAEDataConfig:
     def __post_init__(self):
         self.h = check_int(self.h, "h", low=1)
         self.G = check_int(self.G, "G", low=1)
-        self.n_active = _check_real(self.n_active, "n_active", low=0.0, low_open=True)
-        self.decay = _check_real(self.decay, "decay", low=0.0, high=1.0, low_open=True)
+        self.n_active = check_real(self.n_active, "n_active", low=0.0, low_open=True)
+        self.decay = check_real(self.decay, "decay", low=0.0, high=1.0, low_open=True)
         if self.correlation_rank is not None:
             self.correlation_rank = check_int(self.correlation_rank, "correlation_rank", low=1)
-        self.correlation_strength = _check_real(self.correlation_strength, "correlation_strength", low=0.0,
+        self.correlation_strength = check_real(self.correlation_strength, "correlation_strength", low=0.0,
                                                 high=1.0)
         self.seed = check_int(self.seed, "seed", low=0)
         if self.scale > 1.0:
@@ -263,7 +248,7 @@ class SparseAutoencoder(torch.nn.Module):
         if not alphas:
             raise ValueError("alphas must not be empty")
         for a in alphas:
-            _check_real(a, "alphas", low=0.0)
+            check_real(a, "alphas", low=0.0)
         dtype = _check_dtype(dtype)
         self.h, self.J, self.instances = h, J, len(alphas)
         We, D = [], []
@@ -474,7 +459,7 @@ class SAETrainConfig:
             self.alphas = [self.alphas]
         if not isinstance(self.alphas, (list, tuple)) or not self.alphas:
             raise ValueError(f"alphas must be a non-empty list of numbers >= 0, got {self.alphas!r}")
-        self.alphas = [_check_real(a, "alphas", low=0.0) for a in self.alphas]
+        self.alphas = [check_real(a, "alphas", low=0.0) for a in self.alphas]
         self.steps = check_int(self.steps, "steps", low=1)
         self.batch = check_int(self.batch, "batch", low=1)
         self.lr = check_positive(self.lr, "lr")
@@ -631,8 +616,8 @@ class SAESweepConfig:
             v = getattr(self, name)
             if not isinstance(v, (list, tuple)) or not v:
                 raise ValueError(f"{name} must be a non-empty list of numbers, got {v!r}")
-        self.alphas = [_check_real(a, "alphas", low=0.0) for a in self.alphas]
-        self.ratios = [_check_real(r, "ratios", low=0.0, low_open=True) for r in self.ratios]
+        self.alphas = [check_real(a, "alphas", low=0.0) for a in self.alphas]
+        self.ratios = [check_real(r, "ratios", low=0.0, low_open=True) for r in self.ratios]
         if len(set(self.alphas)) != len(self.alphas):
             raise ValueError(f"alphas must be distinct, got {self.alphas}")
         sizes = self.dict_sizes

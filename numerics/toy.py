@@ -121,6 +121,9 @@ def feature_dimensionality(W_in: Tensor) -> Tensor:
     embedding; \hat W_i = W_i / ||W_i||. D_i = 1 for a feature with a dimension of its own, 1/2 for an
     antipodal pair, 0 for a feature that is not represented (||W_i|| = 0, returned as 0).
     """
+    if not isinstance(W_in, Tensor) or W_in.ndim < 2 or not (W_in.is_floating_point()):
+        raise ValueError(f"W_in must be a floating-point tensor of shape (n_d, n_s) or (K, n_d, n_s), got "
+                         f"{type(W_in).__name__} {tuple(getattr(W_in, 'shape', ()))}")
     w = W_in.detach().double()
     norms2 = (w * w).sum(-2)  # (..., n_s)
     gram = w.transpose(-1, -2) @ w  # (..., n_s, n_s): W_i . W_j

@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .data import decaying_importance, sample_features, sample_instances, two_group_importance
+from .data import decaying_importance, sample_instances, two_group_importance
 from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
 from ._validation import resolve_device
 from .toy import ToyModel
@@ -282,8 +282,7 @@ def evaluate(model: ToyModel, p: list[float], batches: int, batch: int, seeds: l
     s1 = torch.zeros(K, dtype=torch.float64, device=p_dev.device)
     s2 = torch.zeros_like(s1)
     for _ in range(batches):
-        for k in range(K):
-            sample_features(batch, n_s, p[k], generator=gens[k], out=x[k])
+        sample_instances(x, p, gens)
         err = (x - model(x)) ** 2
         if importance is not None:
             err = err * importance

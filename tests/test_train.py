@@ -228,3 +228,13 @@ def test_inits():
         ToyModel(4, 2, init="zeros")
     with pytest.raises(ValueError, match="init"):
         TrainConfig(n_s=4, n_d=2, init="zeros")
+
+
+def test_feature_dimensionality():
+    from numerics import feature_dimensionality
+
+    # an antipodal pair shares a dimension (1/2 each), a lone feature has one (1), an unused one 0
+    w = torch.tensor([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])
+    assert feature_dimensionality(w).tolist() == [0.5, 0.5, 1.0, 0.0]
+    with pytest.raises(ValueError, match="W_in"):
+        feature_dimensionality(torch.ones(3))

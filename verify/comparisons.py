@@ -337,11 +337,9 @@ def p2_over_r_scaling(profile: Profile, out: Path) -> Comparison:
 
 
 # ---------------------------------------------------------------------------------------------------
-def _welch_ratio(W: torch.Tensor, r: float, p: float = 0.05) -> float:
-    """mean_i Var nu_i / (Var x (1/r - 1)) for a matrix W (1 at the Welch bound)."""
-    mp = macroscopic_params(W, 0.0, p)
-    var_x = p * (4 - 3 * p) / 12
-    return mp.sigma_rms**2 / (var_x * (1 / r - 1))
+def _welch_ratio(W, r: float, p: float = 0.05) -> float:
+    """mean_i Var nu_i / welch_sigma(p, r)^2 for a matrix W (1 at the Welch bound)."""
+    return macroscopic_params(W, 0.0, p).sigma_rms ** 2 / float(theory.welch_sigma(p, r)) ** 2
 
 
 def rug_properties(profile: Profile, out: Path) -> Comparison:
