@@ -41,9 +41,43 @@ def test_tiny_report_end_to_end(tmp_path):
         for fig in comp["figures"]:
             assert (out / fig).read_bytes()[:4] == b"\x89PNG"
             assert f"]({fig})" in page
-    # a second run loads the finished stages instead of recomputing them
+    # every stage records where and when it was computed, and the page says so
+    assert set(summary["stages_made"]) >= EXPECTED_COMPARISONS
+    assert all(m["device"] == summary["machine"]["device"] for m in summary["stages_made"].values())
+    assert page.count(f", {summary['machine']['device']}, ") >= len(EXPECTED_COMPARISONS)
+    # a second run loads the finished stages instead of recomputing them, with their original stamps
+    stage_files = sorted((out / "stages").glob("*.json"))
+    written = [f.stat().st_mtime_ns for f in stage_files]
     again = run_report("tiny", out, progress=False)
+    assert [f.stat().st_mtime_ns for f in stage_files] == written  # loaded, not recomputed
     assert again["claims"] == summary["claims"]
+    assert again["stages_made"] == summary["stages_made"]
+    # --redo recomputes the stages it names and nothing else (the grid's records are loaded)
+    run_report("tiny", out, progress=False, redo=["bounds_vs_trained"])
+    changed = {f.stem for f, t in zip(stage_files, written) if f.stat().st_mtime_ns != t}
+    assert changed == {"bounds_vs_trained"}
+
+
+def _optimum_row(n_s, p, r, scale=1.0):
+    """A bounds_vs_trained row of a model sitting at the theory's optimum, its a (and loss) scaled."""
+    opt = theory.optimal_ab(p, r)
+    return {"n_s": n_s, "p": p, "r": r, "a": opt.a * scale, "b_eff": opt.b, "sigma": float(theory.welch_sigma(p, r)),
+            "welch_sigma": float(theory.welch_sigma(p, r)), "loss": opt.loss * scale, "L_star": opt.loss}
+
+
+def test_at_optimum_claim_judges_the_largest_ns_and_the_trend():
+    from verify.comparisons import AT_OPTIMUM_TOLERANCE, _at_optimum_claim
+
+    small = [_optimum_row(128, p, 0.25, 1.3) for p in (0.02, 0.1)]
+    good = _at_optimum_claim(small + [_optimum_row(8192, p, 0.25, 1.01) for p in (0.02, 0.1)])
+    assert good.status == "pass"
+    dev = good.measured["relative deviations at n_s = 8192"]
+    assert [d["a"] for d in dev] == pytest.approx([0.01, 0.01]) and max(d["b_eff"] for d in dev) < 1e-12
+    assert good.measured["median over (p, r) of the largest deviation, by n_s"] == pytest.approx({128: 0.3, 8192: 0.01})
+    off = 1 + 2 * AT_OPTIMUM_TOLERANCE  # one model at the largest n_s is off by twice the tolerance
+    assert _at_optimum_claim(small + [_optimum_row(8192, 0.02, 0.25, off)]).status == "fail"
+    # close at the largest n_s, but further than at a smaller one: the trend fails
+    assert _at_optimum_claim([_optimum_row(128, 0.02, 0.25, 1.001), _optimum_row(8192, 0.02, 0.25, 1.02)]).status == "fail"
 
 
 def test_cli_bad_profile_is_one_line(tmp_path):
@@ -53,6 +87,9 @@ def test_cli_bad_profile_is_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "verify", "report", "--profile", "tiny", "--only", "nope",
                           "--out", str(tmp_path)], capture_output=True, text=True)
     assert out.returncode == 2 and "only must name stages" in out.stderr and "Traceback" not in out.stderr
+    out = subprocess.run([sys.executable, "-m", "verify", "report", "--profile", "tiny", "--redo", "gird",
+                          "--out", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 2 and "redo must name stages" in out.stderr and "gird" in out.stderr
 
 
 def test_profiles_are_consistent():

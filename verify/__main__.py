@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("report"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--only", default=None, help="comma-separated stages to run (default: all)")
+    p.add_argument("--redo", default=None,
+                   help="comma-separated stages to recompute although saved (finished runs are not retrained)")
     p.add_argument("--runs", type=Path, default=None, help="where trained runs go (default: OUT/runs)")
     p.add_argument("--max-steps", dest="max_steps", type=int, default=None, help="override the profile's cap")
     p.add_argument("--min-steps", dest="min_steps", type=int, default=None,
@@ -37,6 +39,7 @@ def main(argv=None) -> int:
 
     try:
         only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+        redo = [s.strip() for s in args.redo.split(",") if s.strip()] if args.redo else ()
         import dataclasses
 
         from .profiles import get_profile
@@ -50,7 +53,8 @@ def main(argv=None) -> int:
             raise ValueError(f"--lr-factor must be > 0, got {overrides['lr_factor']}")
         if overrides:
             profile = dataclasses.replace(profile, name=f"{profile.name} (overridden: {overrides})", **overrides)
-        summary = run_report(profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs)
+        summary = run_report(profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs,
+                             redo=redo)
     except ValueError as exc:
         sys.stderr.write(f"python -m verify {args.command}: error: {exc}\n")
         return 2

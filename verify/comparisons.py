@@ -235,9 +235,46 @@ def bounds_vs_trained(profile: Profile, out: Path, records: list[dict]) -> Compa
                   "median relative error, per-row theory, by n_s": med_by_ns},
         expected="relative error falling with n_s", tolerance="median per-row error decreasing in n_s",
         status="pass" if list(med_by_ns.values()) == sorted(med_by_ns.values(), reverse=True) else "fail"))
+    claims.append(_at_optimum_claim(rows))
     fig = draw_theory_vs_trained(rows, out / "theory_vs_trained.png")
     return Comparison("bounds_vs_trained", "Bounds and the theory against trained models", {"rows": rows},
                       claims, [fig], time.perf_counter() - t0)
+
+
+AT_OPTIMUM_TOLERANCE = 0.05  # relative, for a, effective b, sigma and the loss
+
+
+def _at_optimum_claim(rows: list[dict]) -> Claim:
+    """The paper's central claim about trained models, judged at the largest trained n_s: their macroscopic
+    parameters and loss are the theory's optimum (a*, b*, the Welch sigma, L*), and they get closer to it
+    as n_s grows."""
+    def deviation(row):
+        opt = theory.optimal_ab(row["p"], row["r"])
+        return {"a": _rel(row["a"], opt.a), "b_eff": _rel(row["b_eff"], opt.b),
+                "sigma": _rel(row["sigma"], row["welch_sigma"]), "loss": _rel(row["loss"], row["L_star"])}
+
+    by_ns: dict[int, list[float]] = {}
+    largest = max(row["n_s"] for row in rows)
+    at_largest = []
+    for row in rows:
+        dev = {k: (v if np.isfinite(v) else math.inf) for k, v in deviation(row).items()}
+        by_ns.setdefault(row["n_s"], []).append(max(dev.values()))
+        if row["n_s"] == largest:
+            at_largest.append({"p": row["p"], "r": row["r"]} | dev)
+    worst_by_ns = {n: float(np.median(v)) for n, v in sorted(by_ns.items())}
+    worst = max(max(d[k] for k in ("a", "b_eff", "sigma", "loss")) for d in at_largest)
+    falling = list(worst_by_ns.values()) == sorted(worst_by_ns.values(), reverse=True)
+    return Claim(
+        id="bounds.large_ns_at_optimum", source="sec. 4 (opening), sec. 4.2.2, abstract",
+        statement="Large trained models implement the optimal statistically symmetric algorithm: their "
+                  "(a, effective b, sigma) are the theory's (a*, b*, Welch sigma) and their loss is L*(p, r), "
+                  "ever closer as n_s grows.",
+        measured={f"relative deviations at n_s = {largest}": at_largest,
+                  "median over (p, r) of the largest deviation, by n_s": worst_by_ns},
+        expected="0 at the largest n_s, falling with n_s",
+        tolerance=f"every deviation < {AT_OPTIMUM_TOLERANCE:.0%} at the largest n_s; median falling in n_s",
+        status="pass" if worst < AT_OPTIMUM_TOLERANCE and falling else "fail",
+        note=f"largest deviation at n_s = {largest}: {worst:.3g}")
 
 
 # ---------------------------------------------------------------------------------------------------
