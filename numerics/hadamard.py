@@ -100,18 +100,19 @@ def _small_hadamard(m: int, dtype, device: torch.device) -> torch.Tensor:
     return h
 
 
-def _scratch(numel: int, like: torch.Tensor) -> torch.Tensor:
-    """A 1-D scratch tensor of at least ``numel`` elements (reused per thread/dtype on the CPU)."""
+def _scratch(numel: int, like: torch.Tensor, slot: int = 0) -> torch.Tensor:
+    """A 1-D scratch tensor of at least ``numel`` elements (reused per thread, dtype and slot on the CPU;
+    different slots never share memory)."""
     if like.device.type != "cpu" or numel > _CHUNK_ELEMS:
         # CUDA has a caching allocator; an oversized slab is not worth keeping alive.
         return torch.empty(numel, dtype=like.dtype, device=like.device)
     cache = getattr(_local, "bufs", None)
     if cache is None:
         cache = _local.bufs = {}
-    buf = cache.get(like.dtype)
+    buf = cache.get((like.dtype, slot))
     if buf is None or buf.numel() < numel:
         buf = torch.empty(max(numel, min(_CHUNK_ELEMS, 4 * numel)), dtype=like.dtype)
-        cache[like.dtype] = buf
+        cache[(like.dtype, slot)] = buf
     return buf
 
 
@@ -193,6 +194,53 @@ def _fwht_torch(x: torch.Tensor, pre: int, n: int, post: int) -> torch.Tensor:
     return out
 
 
+# Rows per chunk of the fused sandwich below: its two scratch buffers and the chunk of the output stay in
+# the L2/L3 caches between the two transforms (measured in benchmarks/bench_rug.py).
+_SANDWICH_CHUNK_ELEMS = 1 << 20
+
+
+def hadamard_sandwich(x: torch.Tensor, v: torch.Tensor, *, out: torch.Tensor | None = None,
+                      backend: str = "torch") -> torch.Tensor:
+    """H diag(v) H x along the last dimension of contiguous x, fused: no gradient, no tensor of x's size
+    allocated besides ``out`` (pass one to reuse it; it may not overlap x).
+
+    backend "torch": each chunk of rows goes x -> scratch A (first transform, through scratch B), is
+    scaled by v in place, then -> out (second transform, through scratch B): the intermediate never
+    leaves the cache and no fresh memory is touched, which is what the unfused fwht(fwht(x) * v) pays
+    for at large sizes. backend "fht_cpu" (CPU float32/float64; the torch path otherwise): x is copied
+    into out, which the compiled kernel transforms in place, twice, around the scaling -- in place it is
+    about 2.5x faster per transform than the GEMM passes (benchmarks/RESULTS.md). The caller validates
+    the backend (see :func:`fwht`).
+    """
+    n = x.shape[-1]
+    if out is None:
+        out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    if x.numel() == 0:
+        return out
+    v = v.to(dtype=x.dtype, device=x.device)
+    pre = x.numel() // n
+    xs, os_ = x.view(pre, n), out.view(pre, n)
+    if backend == "fht_cpu" and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        os_.copy_(xs)
+        o = os_.detach().numpy()
+        threads = torch.get_num_threads()
+        _fht_cpu_module.fht(o, axis=-1, inplace=True, num_threads=threads)
+        os_.mul_(v)
+        _fht_cpu_module.fht(o, axis=-1, inplace=True, num_threads=threads)
+        return out
+    exact_mm = _matmul_is_exact(x)
+    rows = max(1, min(pre, _SANDWICH_CHUNK_ELEMS // n))
+    a = _scratch(rows * n, x, slot=1)
+    b = _scratch(rows * n, x, slot=2)
+    for r0 in range(0, pre, rows):
+        r1 = min(pre, r0 + rows)
+        ya = a[: (r1 - r0) * n].view(r1 - r0, n)
+        _transform_block(xs[r0:r1], ya, b, n, 1, exact_mm)
+        ya.mul_(v)
+        _transform_block(ya, os_[r0:r1], b, n, 1, exact_mm)
+    return out
+
+
 # ----------------------------------------------------------------------------- optional fht_cpu
 
 _fht_cpu_module = None
@@ -220,6 +268,15 @@ def _fwht_fht_cpu(x: torch.Tensor, pre: int, n: int, post: int) -> torch.Tensor:
     _fht_cpu_module.fht(x.detach().view(pre, n).numpy(), axis=-1, out=out.view(pre, n).numpy(),
                         num_threads=torch.get_num_threads())
     return out
+
+
+def check_backend(backend) -> str:
+    """``backend`` if it is "torch", or "fht_cpu" with that package installed; else ValueError."""
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if backend == "fht_cpu" and not fht_cpu_available():
+        raise ValueError("backend='fht_cpu' needs the optional package fht_cpu (pip install fht-cpu)")
+    return backend
 
 
 # ----------------------------------------------------------------------------- autograd and API
@@ -269,10 +326,7 @@ def fwht(x: torch.Tensor, dim: int = -1, *, backend: str = "torch") -> torch.Ten
     dim = int(dim)
     if not -x.ndim <= dim < x.ndim:
         raise ValueError(f"dim must be in [{-x.ndim}, {x.ndim - 1}], got {dim}")
-    if backend not in _BACKENDS:
-        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-    if backend == "fht_cpu" and not fht_cpu_available():
-        raise ValueError("backend='fht_cpu' needs the optional package fht_cpu (pip install fht-cpu)")
+    check_backend(backend)
     dim = dim % x.ndim
     n = check_power_of_two(x.shape[dim], f"x.shape[{dim}]")
     pre = 1

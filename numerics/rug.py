@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ._validation import check_int, check_power_of_two
-from .hadamard import fwht, hadamard
+from .hadamard import check_backend, fwht, hadamard, hadamard_sandwich
 
 __all__ = ["RugOperator", "rug_matrix", "choose_columns"]
 
@@ -88,15 +88,35 @@ class RugOperator:
             self._masks[key] = m
         return m
 
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """R x over the last dimension (which must be n_s); any leading batch shape."""
+    def apply(self, x: torch.Tensor, *, out: torch.Tensor | None = None, backend: str = "torch") -> torch.Tensor:
+        """R x over the last dimension (which must be n_s); any leading batch shape.
+
+        Without autograd (x needs no gradient, or under ``torch.no_grad()``) the two transforms are
+        fused chunk by chunk and the result goes into ``out`` if given (a contiguous tensor of x's shape,
+        dtype and device, not x itself): a loop that reuses ``out`` touches no fresh memory. When x
+        needs a gradient the product is built from :func:`fwht` and is differentiable (``out`` is then
+        refused). backend: as for :func:`fwht`; "fht_cpu" (optional package) transforms ``out`` in place
+        with the compiled kernel, the fastest path on a CPU at large n_s."""
+        check_backend(backend)
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise ValueError("x must be a floating-point torch.Tensor")
         if x.ndim == 0 or x.shape[-1] != self.n_s:
             raise ValueError(f"x must have last dimension n_s = {self.n_s}, got shape {tuple(x.shape)}")
-        y = fwht(x)  # a new tensor: scaling it in place costs no extra (page-faulting) allocation
-        y.mul_(self.mask(x.dtype, x.device) / self.n_d)
-        return fwht(y)
+        if torch.is_grad_enabled() and x.requires_grad:
+            if out is not None:
+                raise ValueError("out must be None when x requires a gradient")
+            y = fwht(x, backend=backend)  # a new tensor: scaled in place, no extra (page-faulting) allocation
+            y.mul_(self.mask(x.dtype, x.device) / self.n_d)
+            return fwht(y, backend=backend)
+        if out is not None:
+            if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype \
+                    or out.device != x.device or not out.is_contiguous():
+                raise ValueError(f"out must be a contiguous tensor of shape {tuple(x.shape)}, dtype {x.dtype} "
+                                 f"on {x.device}")
+            if out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+                raise ValueError("out must not share memory with x")
+        return hadamard_sandwich(x.contiguous(), self.mask(x.dtype, x.device) / self.n_d, out=out,
+                                 backend=backend)
 
     __call__ = apply
 

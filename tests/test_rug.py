@@ -220,6 +220,71 @@ class TestApply:
         (op.apply(x) * w).sum().backward()
         np.testing.assert_allclose(x.grad.numpy(), w.numpy() @ reference_r(64, op.S.numpy()), rtol=0, atol=1e-12)
 
+    @pytest.mark.parametrize("rows", [1, 3, 7])
+    def test_fused_path_across_chunk_boundaries(self, monkeypatch, rows):
+        # chunks of `rows` rows, the last one partial: both paths against the dense reference
+        import importlib
+
+        hd = importlib.import_module("numerics.hadamard")  # the package's `hadamard` is the function
+        monkeypatch.setattr(hd, "_SANDWICH_CHUNK_ELEMS", rows * 256)
+        op = RugOperator(256, 40, seed=8)
+        x = torch.randn(2, 5, 256, dtype=torch.float64)
+        fused = op.apply(x)
+        with torch.enable_grad():
+            autograd = op.apply(x.clone().requires_grad_(True)).detach()
+        expect = x.numpy() @ reference_r(256, op.S.numpy())
+        np.testing.assert_allclose(fused.numpy(), expect, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(autograd.numpy(), expect, rtol=0, atol=1e-12)
+
+    def test_out_is_filled_and_reused(self):
+        op = RugOperator(512, 64, seed=9)
+        out = torch.full((6, 512), float("nan"))
+        for seed in (0, 1):
+            x = torch.randn(6, 512, generator=torch.Generator().manual_seed(seed))
+            y = op.apply(x, out=out)
+            assert y is out
+            expect = x.double().numpy() @ reference_r(512, op.S.numpy())
+            assert np.abs(out.double().numpy() - expect).max() <= 1e-5 * np.sqrt(512)
+        # a non-contiguous input is read correctly
+        xt = torch.randn(512, 6).T
+        torch.testing.assert_close(op.apply(xt), op.apply(xt.contiguous()), rtol=0, atol=0)
+
+    def test_bad_out(self):
+        op = RugOperator(64, 8, seed=0)
+        x = torch.randn(4, 64)
+        for bad in (torch.empty(4, 32), torch.empty(4, 64, dtype=torch.float64), torch.empty(64, 4).T, x):
+            with pytest.raises(ValueError, match="out must"):
+                op.apply(x, out=bad)
+        with pytest.raises(ValueError, match="out must be None"):
+            op.apply(x.clone().requires_grad_(True), out=torch.empty(4, 64))
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_fht_cpu_backend(self, dtype):
+        pytest.importorskip("fht_cpu")
+        op = RugOperator(1024, 100, seed=10)
+        x = torch.randn(3, 4, 1024, dtype=dtype)
+        keep = x.clone()
+        expect = x.double().numpy() @ reference_r(1024, op.S.numpy())
+        tol = 1e-5 * np.sqrt(1024) if dtype == torch.float32 else 1e-11
+        out = torch.empty_like(x)
+        for y in (op.apply(x, backend="fht_cpu"), op.apply(x, out=out, backend="fht_cpu")):
+            assert np.abs(y.double().numpy() - expect).max() <= tol
+        assert torch.equal(x, keep)
+        with torch.enable_grad():  # the differentiable path through fwht's backend
+            xg = x.clone().requires_grad_(True)
+            y = op.apply(xg, backend="fht_cpu")
+            assert np.abs(y.detach().double().numpy() - expect).max() <= tol
+
+    def test_bad_backend(self, monkeypatch):
+        import importlib
+
+        op = RugOperator(64, 8, seed=0)
+        with pytest.raises(ValueError, match="backend must be one of"):
+            op.apply(torch.zeros(64), backend="numpy")
+        monkeypatch.setattr(importlib.import_module("numerics.hadamard"), "_fht_cpu_module", False)
+        with pytest.raises(ValueError, match="fht_cpu"):
+            op.apply(torch.zeros(64), backend="fht_cpu")
+
     def test_apply_does_not_modify_input(self):
         op = RugOperator(128, 7, seed=6)
         x = torch.randn(4, 128)
