@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import torch
 
 from ._validation import check_int, check_positive
@@ -79,9 +81,13 @@ def sample_features(
     entries that are on form a Bernoulli(p) process, whose gaps G (the number of off entries before the
     next on entry) are i.i.d. geometric, P(G = k) = (1 - p)^k p; G = floor(log(1 - u) / log(1 - p)) with
     u ~ U[0, 1) has exactly that law, since P(G >= k) = P(1 - u <= (1 - p)^k) = (1 - p)^k. So the positions
-    of the on entries are the partial sums of G + 1, and each gets its own value 1 - u' ~ U(0, 1]: about
-    2 p n draws instead of n. The CPU generator draws one number at a time (~6 ns), so for p = 0.05 this
-    is ~5x faster; on CUDA the uniform method is already memory-bound and is used.
+    of the on entries are the partial sums of G + 1. The same draw also gives the entry's value: the
+    fractional part of log(1 - u) / log(1 - p) is independent of G (the exponential is memoryless) and
+    maps to a uniform value on (0, 1] through its cdf (proof in ``_gaps_and_values``). So about p n
+    draws instead of n (from a numpy PCG64 stream keyed by the torch generator for large rows,
+    ``_uniforms``); for
+    p = 0.05 several times faster than the uniform map. CPU only; on CUDA the uniform map is already
+    memory-bound and is used.
     """
     batch = check_int(batch, "batch", low=1)
     shape = (batch, *_as_shape(n_s))
@@ -100,6 +106,8 @@ def sample_features(
     if method == "gaps":
         if not isinstance(pv, float):
             raise ValueError("method 'gaps' needs a scalar p")
+        if not on_cpu:
+            raise ValueError(f"method 'gaps' runs on the CPU; use method 'uniform' on {device}")
         x = out if out is not None else torch.empty(shape, device=device, dtype=dtype)
         if not x.is_contiguous():
             raise ValueError("out must be contiguous for method 'gaps'")
@@ -120,45 +128,108 @@ def _gap_chunk(n: int, p: float) -> int:
     return int(mean + 6.0 * math.sqrt(mean) + 16)  # covers n entries with overwhelming probability
 
 
-def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> None:
-    """Row k of ``rows`` (K, n) gets Bernoulli(ps[k]) * U(0, 1] entries, from ``generators[k]`` alone.
+# From this many uniforms per row on, the gaps method draws them from a numpy stream (see _uniforms).
+_STREAM_MIN_DRAWS = 4096
 
-    Each row draws a fixed number of gaps and of values from its own generator (so what a row gets
-    does not depend on the other rows); the arithmetic then runs on all rows at once.
+
+def _uniforms(generator, m: int):
+    """A function filling a float64 numpy array with uniforms in [0, 1) for one row that draws about m.
+
+    Why numpy: torch's CPU generator (mt19937) makes a double in ~5-10 ns, numpy's PCG64 in ~2 ns. For
+    m >= _STREAM_MIN_DRAWS the row's draws come from a PCG64 stream keyed by one 63-bit draw from the torch
+    ``generator`` (None: torch's global one), a pure function of the torch state, so seeds, checkpoints
+    (which save the torch state) and per-instance independence carry over; below that, setting up the
+    stream costs more than it saves and the torch generator draws them itself.
+    """
+    if m >= _STREAM_MIN_DRAWS:
+        key = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
+        rng = np.random.Generator(np.random.PCG64(key))
+        return lambda out: rng.random(out=out)
+    return lambda out: torch.rand(out.shape, generator=generator, dtype=torch.float64, out=torch.from_numpy(out))
+
+
+def _gaps_and_values(u: np.ndarray, p) -> tuple[np.ndarray, np.ndarray]:
+    """From uniforms u in [0, 1): the geometric gaps G and, from the same draws, independent values in (0, 1].
+
+    With lam = -log(1 - p), L = -log(1 - u) / lam is exponential with rate lam, so G = floor(L) has
+    P(G >= k) = exp(-lam k) = (1 - p)^k. The fractional part t = L - G is independent of G (the exponential
+    is memoryless: P(t <= s | G = k) = (1 - e^{-lam s}) / (1 - e^{-lam}) for every k), so
+    v = (e^{-lam t} - (1 - p)) / p is uniform on (0, 1] and independent of all the gaps: one draw per on
+    entry makes both its position and its value. (u = 1, the padding, gives L = inf: an endless gap, and a
+    NaN value that is never used.) p is a float or a column of per-row p; u's buffer comes back as v.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    lam = -np.log1p(-p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.negative(u, out=u)
+        np.log1p(u, out=u)
+        u /= -lam  # L
+        G = np.floor(u)
+        u -= G  # t
+        u *= -lam
+        np.exp(u, out=u)
+        u -= 1.0 - p
+        u /= p  # v
+    return G, u
+
+
+def _positions(G: np.ndarray, offset) -> np.ndarray:
+    """Positions of the on entries from their gaps: offset + cumsum(G + 1) - 1 along the last axis, in place
+    (float64: exact integers; torch's cumsum is ~4x numpy's here)."""
+    G += 1.0
+    t = torch.from_numpy(G)
+    torch.cumsum(t, t.ndim - 1, out=t)
+    G += np.asarray(offset, dtype=np.float64) - 1.0
+    return G
+
+
+def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> None:
+    """Row k of ``rows`` (K, n), a CPU tensor, gets Bernoulli(ps[k]) * U(0, 1] entries from ``generators[k]``
+    alone.
+
+    Each row draws a fixed number of uniforms from its own generator, so what a row gets does not depend
+    on the other rows; the arithmetic then runs on all rows at once and one scatter writes them.
     """
     K, n = rows.shape
-    dev = rows.device
     rows.zero_()
     chunks = [_gap_chunk(n, p) if p < 1.0 else 0 for p in ps]
     width = max(chunks)
+    draws = [_uniforms(g, m) for g, m in zip(generators, chunks)]
+    starts = (np.arange(K, dtype=np.float64) * n)[:, None]  # row k lives at k n ... k n + n - 1
+    ends = starts + n
+    idx, vals = [], []
+    last = [math.inf] * K
     if width:
-        u = torch.ones(K, width, device=dev, dtype=torch.float64)  # padding u = 1: an infinite gap
-        v = torch.zeros(K, width, device=dev, dtype=rows.dtype)
-        for k, (m, g) in enumerate(zip(chunks, generators)):
+        u = np.ones((K, width))  # padding u = 1: an endless gap
+        for k, (m, draw) in enumerate(zip(chunks, draws)):
             if m:
-                torch.rand(m, generator=g, device=dev, dtype=torch.float64, out=u[k, :m])
-                torch.rand(m, generator=g, device=dev, dtype=rows.dtype, out=v[k, :m])
-        log_q = torch.tensor([math.log1p(-p) if p < 1.0 else -1.0 for p in ps], device=dev, dtype=torch.float64)
-        pos = torch.cumsum(torch.floor(torch.log1p(-u) / log_q[:, None]) + 1.0, dim=1) - 1.0
-        last = [pos[k, m - 1].item() if m else math.inf for k, m in enumerate(chunks)]
-        keep = pos < n
-        flat_pos = (pos + (torch.arange(K, device=dev, dtype=torch.float64) * n)[:, None])[keep].long()
-        rows.view(-1).index_copy_(0, flat_pos, 1.0 - v[keep])  # values in (0, 1]
-    else:
-        last = [math.inf] * K
-    for k, (p, g) in enumerate(zip(ps, generators)):
+                draw(u[k, :m])
+        p_col = np.array([p if p < 1.0 else 0.5 for p in ps])[:, None]  # rows with p = 1 are all padding
+        G, v = _gaps_and_values(u, p_col)
+        pos = _positions(G, starts)
+        last = [pos[k, m - 1] - starts[k, 0] if m else math.inf for k, m in enumerate(chunks)]
+        for k in range(K):  # each row's positions are increasing: its kept ones are a prefix
+            c = int(np.searchsorted(pos[k], ends[k, 0]))
+            idx.append(pos[k, :c])
+            vals.append(v[k, :c])
+    for k, (p, g, draw) in enumerate(zip(ps, generators, draws)):
         if p >= 1.0:
-            rows[k].copy_(1.0 - torch.rand(n, generator=g, device=dev, dtype=rows.dtype))
+            rows[k].copy_(1.0 - torch.rand(n, generator=g, dtype=rows.dtype))
             continue
         start = int(last[k]) + 1 if math.isfinite(last[k]) else n
         while start < n:  # rare: the first chunk ended before the row did
-            m = _gap_chunk(n - start, p)
-            uu = torch.rand(m, generator=g, device=dev, dtype=torch.float64)
-            vv = torch.rand(m, generator=g, device=dev, dtype=rows.dtype)
-            pp = torch.cumsum(torch.floor(torch.log1p(-uu) / math.log1p(-p)) + 1.0, 0) + (start - 1)
-            ok = pp < n
-            rows[k].index_copy_(0, pp[ok].long(), 1.0 - vv[ok])
-            start = int(pp[-1].item()) + 1
+            uu = np.empty(_gap_chunk(n - start, p))
+            draw(uu)
+            G, v = _gaps_and_values(uu, p)
+            pos = _positions(G, starts[k, 0] + start)
+            keep = pos < ends[k, 0]
+            idx.append(pos[keep])
+            vals.append(v[keep])
+            start = int(pos[-1] - starts[k, 0]) + 1
+    if idx:
+        flat_idx = torch.from_numpy(np.concatenate(idx).astype(np.int64))
+        flat_val = torch.from_numpy(np.concatenate(vals)).to(rows.dtype)
+        rows.view(-1).index_copy_(0, flat_idx, flat_val)
 
 
 def sample_instances(out: torch.Tensor, ps, generators) -> torch.Tensor:

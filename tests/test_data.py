@@ -60,6 +60,19 @@ class TestLaw:
         counts = x.sum(1)
         assert abs(counts.var() - 40 * p * (1 - p)) <= 0.05 * 40 * p * (1 - p)
 
+    def test_values_do_not_depend_on_the_gap_before(self, method):
+        # the gaps method takes an entry's position and value from one draw: the value must be uniform
+        # whatever the gap (short and long gaps separately), and uncorrelated with it
+        p = 0.1
+        x = _sample(p, n=1_000_000, method=method)
+        on = np.flatnonzero(x)
+        gap = np.diff(on) - 1
+        v = x[on[1:]]
+        for sel in (gap == 0, gap >= 15):
+            assert sel.sum() > 5000
+            assert scipy.stats.kstest(v[sel], "uniform").pvalue > 1e-3
+        assert abs(np.corrcoef(gap, v)[0, 1]) < 5 / math.sqrt(v.size)
+
     def test_a_wrong_law_fails(self, method):
         # The unnormalised map u * [u < p] has mean p^2 / 2: the moment test above rejects it.
         p = 0.2
