@@ -131,6 +131,7 @@ class TestImportance:
         (lambda: sample_features(0, 4, 0.5), "batch"),
         (lambda: sample_features(4, 0, 0.5), "n_s"),
         (lambda: sample_features(4, 4, 0.0), "p"),
+        (lambda: sample_features(4, 4, 0.1, device="meta", method="gaps"), "method 'gaps' runs on the CPU"),
         (lambda: sample_features(4, 4, 1.5), "p"),
         (lambda: sample_features(4, 4, float("nan")), "p"),
         (lambda: sample_features(4, 4, torch.tensor([0.1, 0.2])), "p"),

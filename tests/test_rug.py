@@ -285,6 +285,21 @@ class TestApply:
         with pytest.raises(ValueError, match="fht_cpu"):
             op.apply(torch.zeros(64), backend="fht_cpu")
 
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_apply_on_cuda(self, dtype):
+        op = RugOperator(4096, 1000, seed=11)
+        x = torch.randn(64, 4096, dtype=torch.float64)
+        expect = x.numpy() @ reference_r(4096, op.S.numpy())
+        xc = x.to("cuda", dtype)
+        out = torch.empty_like(xc)
+        tol = 1e-5 * np.sqrt(4096) if dtype == torch.float32 else 1e-10
+        with torch.enable_grad():
+            grad_path = op.apply(xc.clone().requires_grad_(True)).detach()
+        for y in (op.apply(xc), op.apply(xc, out=out), grad_path):
+            assert y.device.type == "cuda" and y.dtype == dtype
+            assert np.abs(y.double().cpu().numpy() - expect).max() <= tol
+
     def test_apply_does_not_modify_input(self):
         op = RugOperator(128, 7, seed=6)
         x = torch.randn(4, 128)
