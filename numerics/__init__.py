@@ -33,6 +33,7 @@ from .symmetry import (
     macroscopic_params,
     row_statistics,
     symmetry_stats,
+    unlearned_features,
 )
 from .train import Run, load_run, resolve_device, train
 
@@ -51,6 +52,7 @@ __all__ = [
     "sae_sweep",
     "ssll",
     "train_sae",
+    "unlearned_features",
     "PairLoss",
     "PersianRugModel",
     "RugFit",

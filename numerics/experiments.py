@@ -11,7 +11,7 @@ import torch
 from .config import TrainConfig
 from ._validation import check_probability
 from .io import write_json
-from .symmetry import row_statistics
+from .symmetry import row_statistics, unlearned_features
 from .train import train
 
 __all__ = ["sweep", "toy_models_demo", "broken_symmetry", "group_statistics"]
@@ -76,11 +76,12 @@ def group_statistics(W: torch.Tensor, p: float, groups: list[slice]) -> list[dic
     """Per group of features: the mean diagonal W_ii and the mean noise level sigma_i, the standard
     deviation of nu_i = W_ii^-1 sum_{j != i} W_ij x_j (:func:`numerics.row_statistics`).
 
-    sigma_i is averaged over the represented features only (W_ii >= 0.1; nu_i is meaningless where the
-    feature is not learned); ``dead`` counts the others, and mean_sigma is NaN when all are dead."""
+    sigma_i is averaged over the learned features only (:func:`numerics.unlearned_features` over the
+    whole W; nu_i is meaningless where a feature is not learned); ``dead`` counts the others, and
+    mean_sigma is NaN when all of a group are dead."""
     rows = row_statistics(W.detach(), 0.0, check_probability(p, "p"))
     diag, sigma = rows.diag, rows.sigma
-    live = diag >= 0.1
+    live = torch.from_numpy(~unlearned_features(diag))
     out = []
     for g in groups:
         s = sigma[g][live[g]]

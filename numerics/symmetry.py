@@ -56,6 +56,7 @@ __all__ = [
     "symmetry_stats",
     "macroscopic_params",
     "interference_samples",
+    "unlearned_features",
 ]
 
 # Elements of one float64 working block (32 MiB): rows of a dense W, or (column block x row group) of
@@ -630,3 +631,27 @@ def macroscopic_params(W, b, p) -> MacroscopicParams:
         mean_nu=mnu.mean,
         mean_nu_spread=mnu.rms,
     )
+
+
+def unlearned_features(diag, *, fraction: float = 0.25, quantile: float = 0.9) -> np.ndarray:
+    """Which features a model did not learn: W_ii < fraction * (the ``quantile`` of the diagonal).
+
+    A learned feature has W_ii of order 1 (the paper's 1.29); an unlearned one has W_ii ~ 0 and an
+    undefined or enormous interference nu_i = W_ii^-1 sum_{j != i} W_ij x_j, so row statistics such as
+    sigma_i mean nothing for it. The reference is a high quantile of the diagonal, not its median, so
+    that the rule holds while up to 1 - quantile of the features are unlearned (appendix H at alpha = 0
+    leaves half of them at W_ii ~ 0, where the median falls between the two groups). All features count
+    as unlearned when that quantile is not positive. Returns a boolean numpy array, True for an
+    unlearned feature (NaN included).
+    """
+    d = np.asarray(diag.detach().cpu() if isinstance(diag, torch.Tensor) else diag, dtype=np.float64).ravel()
+    if d.size == 0:
+        raise ValueError("diag must hold at least one value")
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+    if not 0.0 <= quantile <= 1.0:
+        raise ValueError(f"quantile must be in [0, 1], got {quantile!r}")
+    ref = float(np.nanquantile(d, quantile)) if np.isfinite(d).any() else math.nan
+    if not ref > 0.0:
+        return np.ones(d.size, dtype=bool)
+    return ~(d >= fraction * ref)  # NaN counts as unlearned

@@ -471,3 +471,24 @@ def test_doc_examples_run():
     result = doctest.testfile(str(path), module_relative=False, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in docs/symmetry.md failed"
+
+
+def test_unlearned_features():
+    from numerics import unlearned_features
+
+    learned = np.full(60, 1.3)
+    # a few unlearned features, then most of them (appendix H at alpha = 0: half), then nearly all
+    for n_dead in (3, 30, 50):
+        diag = learned.copy()
+        diag[:n_dead] = np.linspace(-0.02, 0.02, n_dead)
+        assert unlearned_features(diag).tolist() == [True] * n_dead + [False] * (60 - n_dead)
+    # a median rule would misclassify the half-and-half case; the threshold sits at 1/4 of the 0.9 quantile
+    assert unlearned_features(np.array([0.0, 0.29, 0.31, 1.0, 1.2]), quantile=1.0).tolist() == [True, True, False,
+                                                                                                False, False]
+    assert unlearned_features(torch.tensor([0.0, -0.1])).all()  # nothing positive: nothing learned
+    assert unlearned_features(np.array([1.0, np.nan, 1.1])).tolist() == [False, True, False]
+    for bad in (dict(fraction=0.0), dict(fraction=1.5), dict(quantile=-0.1)):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            unlearned_features(learned, **bad)
+    with pytest.raises(ValueError, match="diag"):
+        unlearned_features(np.array([]))

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 import theory
-from numerics import TrainConfig, load_run, macroscopic_params, row_statistics, symmetry_stats, train
+from numerics import (TrainConfig, load_run, macroscopic_params, row_statistics, symmetry_stats, train,
+                      unlearned_features)
 from numerics.experiments import sweep
 
 from .profiles import Profile
@@ -75,9 +76,8 @@ def measure_instance(run, k: int, *, ks_samples: int = 2000) -> dict:
     ss = symmetry_stats(W, b, p, ks_samples=ks_samples)
     rows = row_statistics(W, b, p)
     diag = rows.diag.numpy()
-    med = float(np.median(diag))
-    dead = int(np.sum(diag < 0.25 * med)) if med > 0 else int(diag.size)
-    live = diag >= 0.25 * med if med > 0 else np.zeros_like(diag, dtype=bool)
+    live = ~unlearned_features(diag)
+    dead = int(diag.size - live.sum())
     sigma_rows = rows.sigma.numpy()
     inst = run.metrics["instance"][k]
     off = W - torch.diag(torch.diagonal(W))
