@@ -434,17 +434,10 @@ def ssll(reconstruction, l1) -> np.ndarray:
 
 
 # ================================================================================================ training
-@dataclass
-class SAETrainConfig:
-    """One batched training run: K = len(alphas) autoencoders of dictionary size J on the same data stream.
+@dataclass(kw_only=True)
+class _SAEOptimization:
+    """The optimisation settings shared by one run and by every cell of a sweep (keyword-only)."""
 
-    dict_size : J. alphas : the L1 coefficients, one per instance. steps : Adam steps (10 000).
-    batch : 256. lr : 1e-3. dead_window : T (500). seed : instance k is initialised from seed + k.
-    eval_samples : held-out samples for the final losses (8192). dtype : "float32" or "float64".
-    """
-
-    dict_size: int
-    alphas: list = field(default_factory=lambda: [0.1])
     steps: int = 10_000
     batch: int = 256
     lr: float = 1e-3
@@ -453,13 +446,7 @@ class SAETrainConfig:
     eval_samples: int = 8192
     dtype: str = "float32"
 
-    def __post_init__(self):
-        self.dict_size = check_int(self.dict_size, "dict_size", low=1)
-        if isinstance(self.alphas, (int, float)) and not isinstance(self.alphas, bool):
-            self.alphas = [self.alphas]
-        if not isinstance(self.alphas, (list, tuple)) or not self.alphas:
-            raise ValueError(f"alphas must be a non-empty list of numbers >= 0, got {self.alphas!r}")
-        self.alphas = [check_real(a, "alphas", low=0.0) for a in self.alphas]
+    def _check_optimization(self):
         self.steps = check_int(self.steps, "steps", low=1)
         self.batch = check_int(self.batch, "batch", low=1)
         self.lr = check_positive(self.lr, "lr")
@@ -469,6 +456,32 @@ class SAETrainConfig:
         _check_dtype(self.dtype)
         if not isinstance(self.dtype, str):
             self.dtype = {v: k for k, v in _DTYPES.items()}[self.dtype]
+
+    def _optimization(self) -> dict:
+        return {f: getattr(self, f) for f in _SAEOptimization.__dataclass_fields__}
+
+
+@dataclass(kw_only=True)
+class SAETrainConfig(_SAEOptimization):
+    """One batched training run: K = len(alphas) autoencoders of dictionary size J on the same data stream.
+
+    dict_size : J. alphas : the L1 coefficients, one per instance. steps : Adam steps (10 000).
+    batch : 256. lr : 1e-3. dead_window : T (500). seed : instance k is initialised from seed + k.
+    eval_samples : held-out samples for the final losses (8192). dtype : "float32" or "float64".
+    All fields are keyword-only.
+    """
+
+    dict_size: int
+    alphas: list = field(default_factory=lambda: [0.1])
+
+    def __post_init__(self):
+        self.dict_size = check_int(self.dict_size, "dict_size", low=1)
+        if isinstance(self.alphas, (int, float)) and not isinstance(self.alphas, bool):
+            self.alphas = [self.alphas]
+        if not isinstance(self.alphas, (list, tuple)) or not self.alphas:
+            raise ValueError(f"alphas must be a non-empty list of numbers >= 0, got {self.alphas!r}")
+        self.alphas = [check_real(a, "alphas", low=0.0) for a in self.alphas]
+        self._check_optimization()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -588,24 +601,17 @@ def train_sae(data, config: SAETrainConfig, *, device="auto", progress: bool = F
 
 
 # ================================================================================================ sweep
-@dataclass
-class SAESweepConfig:
+@dataclass(kw_only=True)
+class SAESweepConfig(_SAEOptimization):
     """An L1-coefficient x dictionary-ratio grid (J = round(ratio * G)); one batched run per ratio.
 
     data : the toy data. alphas, ratios : the grid axes. steps, batch, lr, dead_window, seed,
-    eval_samples, dtype : as in :class:`SAETrainConfig` (shared by every cell).
+    eval_samples, dtype : as in :class:`SAETrainConfig` (shared by every cell). Keyword-only.
     """
 
     data: SAEDataConfig = field(default_factory=SAEDataConfig)
     alphas: list = field(default_factory=lambda: [0.01, 0.03, 0.1, 0.3, 1.0])
     ratios: list = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0])
-    steps: int = 10_000
-    batch: int = 256
-    lr: float = 1e-3
-    dead_window: int = 500
-    seed: int = 0
-    eval_samples: int = 8192
-    dtype: str = "float32"
 
     def __post_init__(self):
         if isinstance(self.data, dict):
@@ -623,18 +629,14 @@ class SAESweepConfig:
         sizes = self.dict_sizes
         if min(sizes) < 1 or len(set(sizes)) != len(sizes):
             raise ValueError(f"ratios must give distinct dictionary sizes >= 1 (J = round(ratio * G)), got {sizes}")
-        SAETrainConfig(dict_size=1, alphas=self.alphas, steps=self.steps, batch=self.batch, lr=self.lr,
-                       dead_window=self.dead_window, seed=self.seed, eval_samples=self.eval_samples,
-                       dtype=self.dtype)  # validates the shared fields
+        self._check_optimization()
 
     @property
     def dict_sizes(self) -> list[int]:
         return [int(round(r * self.data.G)) for r in self.ratios]
 
     def train_config(self, dict_size: int) -> SAETrainConfig:
-        return SAETrainConfig(dict_size=dict_size, alphas=self.alphas, steps=self.steps, batch=self.batch,
-                              lr=self.lr, dead_window=self.dead_window, seed=self.seed,
-                              eval_samples=self.eval_samples, dtype=self.dtype)
+        return SAETrainConfig(dict_size=dict_size, alphas=self.alphas, **self._optimization())
 
     def to_dict(self) -> dict:
         d = asdict(self)

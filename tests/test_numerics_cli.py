@@ -92,14 +92,17 @@ def test_toy_models_demo_and_broken_symmetry(tmp_path):
 
 def test_group_statistics_against_a_loop():
     torch.manual_seed(0)
-    W = torch.randn(6, 6, dtype=torch.float64) + 3 * torch.eye(6, dtype=torch.float64)
+    W = 0.3 * torch.randn(6, 6, dtype=torch.float64) + 1.3 * torch.eye(6, dtype=torch.float64)
+    W[1, 1] = 0.01  # an unlearned feature: counted as dead, left out of its group's mean sigma
     p = 0.1
     var_x = p * (4 - 3 * p) / 12
     stats = group_statistics(W, p, [slice(0, 3), slice(3, 6)])
-    for g, rows in zip(stats, (range(0, 3), range(3, 6))):
+    for g, rows in zip(stats, ((0, 2), (3, 4, 5))):
         sig = [(var_x * sum(W[i, j].item() ** 2 for j in range(6) if j != i)) ** 0.5 / abs(W[i, i].item())
                for i in rows]
-        assert g["mean_sigma"] == pytest.approx(sum(sig) / 3, rel=1e-12)
+        assert g["mean_sigma"] == pytest.approx(sum(sig) / len(rows), rel=1e-12)
+    assert [g["dead"] for g in stats] == [1, 0]
+    for g, rows in zip(stats, (range(0, 3), range(3, 6))):
         assert g["mean_diag"] == pytest.approx(sum(W[i, i].item() for i in rows) / 3, rel=1e-12)
 
 
