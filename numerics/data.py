@@ -128,6 +128,8 @@ def _gap_chunk(n: int, p: float) -> int:
     return int(mean + 6.0 * math.sqrt(mean) + 16)  # covers n entries with overwhelming probability
 
 
+# From this many uniforms in all on, the gaps arithmetic runs in torch (multi-threaded), below in numpy.
+_TORCH_MIN_ELEMS = 1 << 16
 # From this many uniforms per row on, the gaps method draws them from a numpy stream (see _uniforms).
 _STREAM_MIN_DRAWS = 4096
 
@@ -159,18 +161,29 @@ def _gaps_and_values(u: np.ndarray, p) -> tuple[np.ndarray, np.ndarray]:
     NaN value that is never used.) p is a float or a column of per-row p; u's buffer comes back as v.
     """
     p = np.asarray(p, dtype=np.float64)
-    lam = -np.log1p(-p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.negative(u, out=u)
-        np.log1p(u, out=u)
-        u /= -lam  # L
-        G = np.floor(u)
-        u -= G  # t
-        u *= -lam
-        np.exp(u, out=u)
-        u -= 1.0 - p
-        u /= p  # v
-    return G, u
+    if p.size > 1 and np.all(p == p.flat[0]):
+        p = p.flat[0]  # one p for every row: scalar arithmetic, no broadcasting
+    if u.size < _TORCH_MIN_ELEMS:  # numpy's ufuncs have less overhead on small arrays
+        lam = -np.log1p(-p)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            np.negative(u, out=u)
+            np.log1p(u, out=u)
+            u /= -lam  # L
+            G = np.floor(u)
+            u -= G  # t
+            u *= -lam
+            np.exp(u, out=u)
+            u -= 1.0 - p
+            u /= p  # v
+        return G, u
+    # the same in torch on a view of u's memory: on large arrays it uses every core
+    pt = torch.as_tensor(p)
+    lam = -torch.log1p(-pt)
+    t = torch.from_numpy(u)
+    t.neg_().log1p_().div_(-lam)  # L
+    G = torch.floor(t)
+    t.sub_(G).mul_(-lam).exp_().sub_(1.0 - pt).div_(pt)  # v
+    return G.numpy(), u
 
 
 def _positions(G: np.ndarray, offset) -> np.ndarray:
@@ -198,7 +211,8 @@ def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> No
     starts = (np.arange(K, dtype=np.float64) * n)[:, None]  # row k lives at k n ... k n + n - 1
     ends = starts + n
     idx, vals = [], []
-    last = [math.inf] * K
+    m_arr = np.array(chunks)
+    last = np.full(K, math.inf)  # per row: the last position its first chunk reached
     if width:
         u = np.ones((K, width))  # padding u = 1: an endless gap
         for k, (m, draw) in enumerate(zip(chunks, draws)):
@@ -207,12 +221,19 @@ def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> No
         p_col = np.array([p if p < 1.0 else 0.5 for p in ps])[:, None]  # rows with p = 1 are all padding
         G, v = _gaps_and_values(u, p_col)
         pos = _positions(G, starts)
-        last = [pos[k, m - 1] - starts[k, 0] if m else math.inf for k, m in enumerate(chunks)]
-        for k in range(K):  # each row's positions are increasing: its kept ones are a prefix
-            c = int(np.searchsorted(pos[k], ends[k, 0]))
-            idx.append(pos[k, :c])
-            vals.append(v[k, :c])
-    for k, (p, g, draw) in enumerate(zip(ps, generators, draws)):
+        drawn = np.flatnonzero(m_arr)
+        last[drawn] = pos[drawn, m_arr[drawn] - 1] - starts[drawn, 0]
+        if K == 1:  # the positions are increasing: the kept ones are a prefix
+            c = int(np.searchsorted(pos[0], ends[0, 0]))
+            idx.append(pos[0, :c])
+            vals.append(v[0, :c])
+        else:  # one mask for all rows costs less than a prefix search per row
+            keep = pos < ends
+            idx.append(pos[keep])
+            vals.append(v[keep])
+    # rows left to finish: p = 1, or (rarely) a first chunk that ended before the row did
+    for k in np.flatnonzero((np.asarray(ps) >= 1.0) | (last < n - 1)).tolist():
+        p, g, draw = ps[k], generators[k], draws[k]
         if p >= 1.0:
             rows[k].copy_(1.0 - torch.rand(n, generator=g, dtype=rows.dtype))
             continue

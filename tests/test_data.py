@@ -165,6 +165,20 @@ class TestSampleInstances:
             assert torch.equal(out[k], alone[0])
             assert abs((out[k] > 0).double().mean().item() - p) < 5 * math.sqrt(p * (1 - p) / 1024) + 1e-12
 
+    @pytest.mark.parametrize("p", [0.05, [[0.02], [0.2]], [[0.1], [0.1]]])
+    def test_numpy_and_torch_arithmetic_agree(self, monkeypatch, p):
+        # the gaps arithmetic runs in numpy on small arrays and in torch on large ones: same numbers
+        import numerics.data as data
+
+        u = np.random.default_rng(0).random((2, 5000))
+        out = {}
+        for name, threshold in (("numpy", 1 << 40), ("torch", 0)):
+            monkeypatch.setattr(data, "_TORCH_MIN_ELEMS", threshold)
+            out[name] = data._gaps_and_values(u.copy(), p)
+        assert np.array_equal(out["numpy"][0], out["torch"][0])
+        np.testing.assert_allclose(out["numpy"][1], out["torch"][1], rtol=1e-12, atol=1e-12)
+        assert 0.0 < out["numpy"][1].min() and out["numpy"][1].max() <= 1.0
+
     def test_short_chunks_take_the_continuation_path(self, monkeypatch):
         # With chunks far too short every row needs many continuation rounds; the law must not change.
         import numerics.data as data
