@@ -85,9 +85,8 @@ def sample_features(
     fractional part of log(1 - u) / log(1 - p) is independent of G (the exponential is memoryless) and
     maps to a uniform value on (0, 1] through its cdf (proof in ``_gaps_and_values``). So about p n
     draws instead of n (from a numpy PCG64 stream keyed by the torch generator for large rows,
-    ``_uniforms``); for
-    p = 0.05 several times faster than the uniform map. CPU only; on CUDA the uniform map is already
-    memory-bound and is used.
+    ``_uniforms``); for p = 0.05 several times faster than the uniform map. CPU only; on CUDA the
+    uniform map is already memory-bound and is used.
     """
     batch = check_int(batch, "batch", low=1)
     shape = (batch, *_as_shape(n_s))

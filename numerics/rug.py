@@ -93,7 +93,7 @@ class RugOperator:
 
         Without autograd (x needs no gradient, or under ``torch.no_grad()``) the two transforms are
         fused chunk by chunk and the result goes into ``out`` if given (a contiguous tensor of x's shape,
-        dtype and device, not x itself): a loop that reuses ``out`` touches no fresh memory. When x
+        dtype and device that shares no storage with x): a loop that reuses ``out`` touches no fresh memory. When x
         needs a gradient the product is built from :func:`fwht` and is differentiable (``out`` is then
         refused). backend: as for :func:`fwht`; "fht_cpu" (optional package) transforms ``out`` in place
         with the compiled kernel, the fastest path on a CPU at large n_s."""

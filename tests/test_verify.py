@@ -56,6 +56,12 @@ def test_tiny_report_end_to_end(tmp_path):
     run_report("tiny", out, progress=False, redo=["bounds_vs_trained"])
     changed = {f.stem for f, t in zip(stage_files, written) if f.stat().st_mtime_ns != t}
     assert changed == {"bounds_vs_trained"}
+    # redoing the grid (measured again from the finished runs) redoes the comparisons built on it
+    written = [f.stat().st_mtime_ns for f in stage_files]
+    redone = run_report("tiny", out, progress=False, redo=["grid"])
+    changed = {f.stem for f, t in zip(stage_files, written) if f.stat().st_mtime_ns != t}
+    assert changed == {"grid", "grid_ns=16", "grid_ns=32", "symmetry_vs_ns", "bounds_vs_trained"}
+    assert redone["claims"] == summary["claims"]  # same finished runs, same measurements
 
 
 def _optimum_row(n_s, p, r, scale=1.0):

@@ -72,7 +72,8 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
     only : a subset of :data:`STAGES` to run (the "grid" stage is added when a comparison needs it);
         stages already in ``out_dir`` are reported too. runs_dir : where trained runs (weights and
         checkpoints) go, default ``out_dir/runs``. redo : stages to recompute although saved (after a change
-        to a comparison, say); trained runs that finished are loaded, not retrained.
+        to a comparison, say; redoing "grid" redoes the comparisons built on it); trained runs that finished
+        are loaded, not retrained.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
     out = Path(out_dir)
@@ -83,6 +84,8 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
         if names - set(STAGES):
             raise ValueError(f"{arg} must name stages among {', '.join(STAGES)}; "
                              f"got {', '.join(sorted(names - set(STAGES)))}")
+    if "grid" in redo:  # the comparisons built on the grid's records are redone with it
+        redo |= {"symmetry_vs_ns", "bounds_vs_trained"}
     wanted |= redo
     if wanted & {"symmetry_vs_ns", "bounds_vs_trained"}:
         wanted.add("grid")
@@ -93,6 +96,7 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
     results: dict[str, Comparison] = {}
     made: dict[str, dict | None] = {}
     records = None
+
     def grid(keep, fresh):
         recs = []
         for n_s in profile.grid_ns:  # one stage file per n_s: an interrupted grid keeps what it finished
