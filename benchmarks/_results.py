@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -51,3 +53,20 @@ def cpu_info() -> dict:
     except (OSError, subprocess.CalledProcessError):
         date = datetime.datetime.now(datetime.timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
     return {"cpu": model, "cores": cpus, "nproc": cpus, "python": platform.python_version(), "date": date}
+
+
+def matmul_rate(a, b, *, reps: int = 5, sync=None) -> tuple[float, float]:
+    """The noise check every benchmark runs before and after: median seconds of ``a @ b`` (square n x n
+    numpy arrays or torch tensors, one warm-up call) over ``reps`` calls, and the implied GFLOP/s.
+    ``sync`` (e.g. torch.cuda.synchronize) is called after each product, so that a GPU is timed too."""
+    def once():
+        t0 = time.perf_counter()
+        a @ b
+        if sync is not None:
+            sync()
+        return time.perf_counter() - t0
+
+    once()
+    med = statistics.median(once() for _ in range(reps))
+    n = a.shape[0]
+    return med, 2.0 * n**3 / med / 1e9

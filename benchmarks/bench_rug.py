@@ -37,7 +37,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from _results import cpu_info, write_section  # noqa: E402
+from _results import cpu_info, matmul_rate, write_section  # noqa: E402
 from numerics import RugOperator, fwht  # noqa: E402
 
 try:
@@ -58,19 +58,10 @@ TARGET_MS_PER_SAMPLE = 5.0  # at n_s = 2^20
 # ----------------------------------------------------------------------------- helpers
 
 
-def matmul_check(reps=5, n=1024):
+def matmul_check(n=1024):
     """Median seconds of an n^3 float32 torch matmul and the implied GFLOP/s."""
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=g)
-    b = torch.randn(n, n, generator=g)
-    a @ b
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        a @ b
-        ts.append(time.perf_counter() - t0)
-    med = statistics.median(ts)
-    return med, 2.0 * n**3 / med / 1e9
+    return matmul_rate(torch.randn(n, n, generator=g), torch.randn(n, n, generator=g))
 
 
 def time_blocks(fns: dict, reps: int, rounds: int, warmup: int = WARMUP) -> dict:

@@ -33,6 +33,7 @@ import scipy
 from scipy import integrate, optimize
 
 import theory
+from _results import cpu_info, matmul_rate, write_section
 
 HERE = Path(__file__).resolve().parent
 TARGET_S = 2.0
@@ -58,20 +59,13 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
-def matmul_check(reps=5, n=1024):
-    """Median seconds of an n^3 float32 matmul and the implied GFLOP/s."""
+def matmul_check(n=1024):
+    """Median seconds of an n^3 float32 numpy matmul and the implied GFLOP/s."""
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((n, n), dtype=np.float32)
-    y = rng.standard_normal((n, n), dtype=np.float32)
-    x @ y  # warm-up
-    times = [timed(lambda: x @ y)[0] for _ in range(reps)]
-    med = statistics.median(times)
-    return med, 2.0 * n**3 / med / 1e9
+    return matmul_rate(rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32))
 
 
 def machine_info():
-    from _results import cpu_info
-
     return cpu_info() | {"numpy": np.__version__, "scipy": scipy.__version__}
 
 
@@ -328,8 +322,6 @@ def main(argv=None):
     print(verdict(res))
     print(f"(benchmark wall time {time.perf_counter() - t0:.0f} s)")
     if args.write:
-        from _results import write_section
-
         out = write_section("bench_theory", report(res))
         print(f"wrote {out}")
     return 0

@@ -17,7 +17,7 @@ import time
 import torch
 from torch import nn
 
-from _results import cpu_info, write_section
+from _results import cpu_info, matmul_rate, write_section
 from numerics import TrainConfig
 from numerics.train import Trainer
 
@@ -45,9 +45,7 @@ def matmul_peak(device) -> float:
     n = 8192 if device.type == "cuda" else 1024
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    c = torch.empty(n, n, device=device)
-    ts = timeit(lambda: torch.mm(a, b, out=c), device, 5)
-    return 2 * n**3 / statistics.median(ts) / 1e9
+    return matmul_rate(a, b, sync=torch.cuda.synchronize if device.type == "cuda" else None)[1]
 
 
 def bench_steps(n_s: int, device, reps: int, batch: int = 1024) -> dict:
