@@ -212,7 +212,14 @@ def hadamard_sandwich(x: torch.Tensor, v: torch.Tensor, *, out: torch.Tensor | N
     about 2.5x faster per transform than the GEMM passes (benchmarks/RESULTS.md). The caller validates
     the backend (see :func:`fwht`).
     """
-    n = x.shape[-1]
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim == 0 or not x.is_contiguous():
+        raise ValueError("x must be a contiguous floating-point tensor with at least one dimension")
+    n = check_power_of_two(x.shape[-1], "x.shape[-1]")
+    if not isinstance(v, torch.Tensor) or tuple(v.shape) != (n,):
+        raise ValueError(f"v must be a tensor of shape ({n},), got {getattr(v, 'shape', type(v).__name__)}")
+    if out is not None and (not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype
+                            or out.device != x.device or not out.is_contiguous()):
+        raise ValueError(f"out must be a contiguous tensor of shape {tuple(x.shape)}, dtype {x.dtype} on {x.device}")
     if out is None:
         out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if x.numel() == 0:

@@ -404,3 +404,34 @@ class TestCuda:
         keep = x.clone()
         fwht(x)
         assert torch.equal(x, keep)
+
+
+# ----------------------------------------------------------------------------- the fused sandwich
+
+
+def test_hadamard_sandwich_against_dense():
+    from numerics.hadamard import hadamard_sandwich
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(5, 64, dtype=torch.float64, generator=g)
+    v = torch.randn(64, dtype=torch.float64, generator=g)
+    H = hadamard(64, dtype=torch.float64)
+    expect = x @ H @ torch.diag(v) @ H  # rows: H diag(v) H x, H symmetric
+    torch.testing.assert_close(hadamard_sandwich(x, v), expect, rtol=1e-12, atol=1e-10)
+    out = torch.empty_like(x)
+    assert hadamard_sandwich(x, v, out=out) is out
+    torch.testing.assert_close(out, expect, rtol=1e-12, atol=1e-10)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda hs: hs(torch.zeros(4, 6), torch.zeros(6)), "x.shape"),
+    (lambda hs: hs(torch.zeros(4, 8, dtype=torch.int64), torch.zeros(8)), "x must"),
+    (lambda hs: hs(torch.zeros(8, 4).T, torch.zeros(8)), "x must"),
+    (lambda hs: hs(torch.zeros(4, 8), torch.zeros(4)), "v must"),
+    (lambda hs: hs(torch.zeros(4, 8), torch.zeros(8), out=torch.zeros(4, 4)), "out must"),
+])
+def test_hadamard_sandwich_bad_input(call, name):
+    from numerics.hadamard import hadamard_sandwich
+
+    with pytest.raises(ValueError, match=name):
+        call(hadamard_sandwich)
