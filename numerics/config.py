@@ -14,6 +14,7 @@ from .toy import ACTIVATIONS, INITS
 __all__ = ["TrainConfig"]
 
 _DTYPES = ("float32", "float64")
+KERNELS = ("auto", "dense", "sparse")
 
 
 def _bad(name: str, msg: str):
@@ -43,6 +44,10 @@ class TrainConfig:
     device : "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     checkpoint_every : steps between checkpoints (a multiple of window; 0 = never).
     dtype : "float32" or "float64".
+    kernel : how a step is computed (:class:`numerics.train.StepKernel`): "dense" (five batched matmuls
+        with a dense batch), "sparse" (the batch kept as its on entries, CPU only, every p <= 0.25: the two
+        products with x run as sparse-dense products) or "auto" ("sparse" on the CPU where it is faster,
+        see :func:`numerics.train.choose_kernel`). The two agree to rounding.
     eval_batches : held-out batches for the final loss and its standard error.
     """
 
@@ -66,6 +71,7 @@ class TrainConfig:
     device: str = "auto"
     checkpoint_every: int = 1000
     dtype: str = "float32"
+    kernel: str = "auto"
     eval_batches: int = 16
     extra: dict = field(default_factory=dict)
 
@@ -127,6 +133,13 @@ class TrainConfig:
             _bad("device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
         if self.dtype not in _DTYPES:
             _bad("dtype", f"must be one of {_DTYPES}, got {self.dtype!r}")
+        if self.kernel not in KERNELS:
+            _bad("kernel", f"must be one of {KERNELS}, got {self.kernel!r}")
+        if self.kernel == "sparse":
+            if self.device not in ("auto", "cpu"):
+                _bad("kernel", f"'sparse' runs on the CPU, not on device {self.device!r}")
+            if max(ps) > 0.25:
+                _bad("kernel", f"'sparse' needs every p <= 0.25, got {max(ps)!r}")
         if not isinstance(self.extra, dict):
             _bad("extra", "must be a table of notes")
         return self

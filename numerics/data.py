@@ -7,6 +7,8 @@ uniform per entry and maps it; why that has exactly the right law is proved in i
 from __future__ import annotations
 
 import math
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,7 +16,8 @@ import torch
 
 from ._validation import check_int, check_positive
 
-__all__ = ["sample_features", "sample_instances", "two_group_importance", "decaying_importance"]
+__all__ = ["sample_features", "sample_instances", "sample_instances_sparse", "SparseFeatures",
+           "two_group_importance", "decaying_importance"]
 
 
 def _as_shape(n_s) -> tuple[int, ...]:
@@ -197,13 +200,22 @@ def _positions(G: np.ndarray, offset) -> np.ndarray:
 
 def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> None:
     """Row k of ``rows`` (K, n), a CPU tensor, gets Bernoulli(ps[k]) * U(0, 1] entries from ``generators[k]``
-    alone.
-
-    Each row draws a fixed number of uniforms from its own generator, so what a row gets does not depend
-    on the other rows; the arithmetic then runs on all rows at once and one scatter writes them.
-    """
+    alone (the entries of :func:`_gap_entries`, scattered into zeros)."""
     K, n = rows.shape
     rows.zero_()
+    flat_idx, flat_val = _gap_entries(K, n, ps, generators, rows.dtype)
+    if flat_idx.numel():
+        rows.view(-1).index_copy_(0, flat_idx, flat_val)
+
+
+def _gap_entries(K: int, n: int, ps: list[float], generators: list,
+                 dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """The on entries of K rows of n features, row k Bernoulli(ps[k]) * U(0, 1] from ``generators[k]`` alone.
+
+    Returns (positions, values): int64 positions in the flattened (K, n) array, increasing, and their values
+    (``dtype``). Each row draws a fixed number of uniforms from its own generator, so what a row gets does
+    not depend on the other rows; the arithmetic then runs on all rows at once.
+    """
     chunks = [_gap_chunk(n, p) if p < 1.0 else 0 for p in ps]
     width = max(chunks)
     draws = [_uniforms(g, m) for g, m in zip(generators, chunks)]
@@ -231,10 +243,12 @@ def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> No
             idx.append(pos[keep])
             vals.append(v[keep])
     # rows left to finish: p = 1, or (rarely) a first chunk that ended before the row did
-    for k in np.flatnonzero((np.asarray(ps) >= 1.0) | (last < n - 1)).tolist():
+    late = np.flatnonzero((np.asarray(ps) >= 1.0) | (last < n - 1)).tolist()
+    for k in late:
         p, g, draw = ps[k], generators[k], draws[k]
         if p >= 1.0:
-            rows[k].copy_(1.0 - torch.rand(n, generator=g, dtype=rows.dtype))
+            idx.append(np.arange(k * n, (k + 1) * n, dtype=np.float64))
+            vals.append((1.0 - torch.rand(n, generator=g, dtype=dtype)).double().numpy())
             continue
         start = int(last[k]) + 1 if math.isfinite(last[k]) else n
         while start < n:  # rare: the first chunk ended before the row did
@@ -246,10 +260,14 @@ def _fill_gaps_rows(rows: torch.Tensor, ps: list[float], generators: list) -> No
             idx.append(pos[keep])
             vals.append(v[keep])
             start = int(pos[-1] - starts[k, 0]) + 1
-    if idx:
-        flat_idx = torch.from_numpy(np.concatenate(idx).astype(np.int64))
-        flat_val = torch.from_numpy(np.concatenate(vals)).to(rows.dtype)
-        rows.view(-1).index_copy_(0, flat_idx, flat_val)
+    if not idx:
+        return torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=dtype)
+    flat_idx = np.concatenate(idx).astype(np.int64)
+    flat_val = np.concatenate(vals)
+    if late:  # the late entries were appended after every row's first chunk: put them in order
+        order = np.argsort(flat_idx, kind="stable")
+        flat_idx, flat_val = flat_idx[order], flat_val[order]
+    return torch.from_numpy(flat_idx), torch.from_numpy(flat_val).to(dtype)
 
 
 def sample_instances(out: torch.Tensor, ps, generators) -> torch.Tensor:
@@ -268,6 +286,82 @@ def sample_instances(out: torch.Tensor, ps, generators) -> torch.Tensor:
     for k in range(K):
         sample_features(out.shape[1], out.shape[2:], ps[k], generator=generators[k], out=out[k])
     return out
+
+
+@dataclass(frozen=True)
+class SparseFeatures:
+    """A (K, batch, n_s) batch of features kept as its on entries, with each instance's matrix in CSR form twice.
+
+    ``positions`` (int64, increasing) index the flattened (K, batch, n_s) array and ``values`` are the
+    entries there; ``rows[k]`` is x_k, (batch, n_s), and ``cols[k]`` is x_k^T, (n_s, batch), both torch
+    sparse CSR tensors over the same values. Both orientations are kept because the training step multiplies
+    by x_k (h = x W_in^T) and by x_k^T (dL/dW_in^T = x^T dL/dh), and a CSR product is fast only untransposed.
+    ``bounds[k]:bounds[k + 1]`` are instance k's entries in ``positions``.
+    """
+
+    shape: tuple[int, int, int]
+    positions: torch.Tensor
+    values: torch.Tensor
+    bounds: tuple[int, ...]
+    rows: tuple[torch.Tensor, ...]
+    cols: tuple[torch.Tensor, ...]
+
+    def to_dense(self) -> torch.Tensor:
+        """The batch as a dense (K, batch, n_s) tensor."""
+        x = torch.zeros(self.shape, dtype=self.values.dtype)
+        x.view(-1).index_copy_(0, self.positions, self.values)
+        return x
+
+
+def _csr_pair(local: np.ndarray, values: torch.Tensor, batch: int, n_s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """x and x^T as CSR tensors from the increasing positions ``local`` (int32) of x's entries in (batch, n_s)."""
+    if n_s & (n_s - 1) == 0:  # a power of two: shift and mask instead of a division
+        shift = n_s.bit_length() - 1
+        row, col = local >> shift, local & (n_s - 1)
+    else:
+        row, col = np.divmod(local, np.int32(n_s))
+    crow = np.searchsorted(local, np.arange(0, (batch + 1) * n_s, n_s, dtype=np.int64)).astype(np.int32)
+    # x^T: the entries ordered by column, then row. They are in row order already, so a stable sort by
+    # column does it; numpy sorts 16-bit keys by radix (linear time), much faster than a comparison sort.
+    key = col.astype(np.uint16) if n_s <= 1 << 16 else col
+    order = np.argsort(key, kind="stable")
+    ccol = np.zeros(n_s + 1, dtype=np.int32)
+    np.cumsum(np.bincount(col, minlength=n_s), out=ccol[1:])
+    with warnings.catch_warnings():  # torch flags its sparse CSR support as beta on every construction
+        warnings.simplefilter("ignore", UserWarning)
+        x = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(col), values, (batch, n_s))
+        xt = torch.sparse_csr_tensor(torch.from_numpy(ccol), torch.from_numpy(row[order]),
+                                     values[torch.from_numpy(order)], (n_s, batch))
+    return x, xt
+
+
+def sample_instances_sparse(shape, ps, generators, *, dtype: torch.dtype = torch.float32) -> SparseFeatures:
+    """Instance k's features (K, batch, n_s) from ``generators[k]`` and ``ps[k]``, as :class:`SparseFeatures`.
+
+    The same draws as :func:`sample_instances` on the CPU with every p <= 0.25 (the gaps method): for the
+    same generator states, ``sample_instances_sparse(...).to_dense()`` equals what it writes. Nothing
+    dense is made, so the cost grows with the number of on entries, about p K batch n_s.
+    """
+    if len(shape) != 3:
+        raise ValueError(f"shape must be (instances, batch, n_s), got {tuple(shape)}")
+    K, batch, n_s = (check_int(d, name, low=1) for d, name in zip(shape, ("instances", "batch", "n_s")))
+    if len(ps) != K or len(generators) != K:
+        raise ValueError(f"ps and generators must have one entry per instance ({K})")
+    if not all(0.0 < p <= 0.25 for p in ps):
+        raise ValueError(f"every p must be in (0, 0.25] for sparse samples, got {list(ps)}")
+    if batch * n_s >= 1 << 31:
+        raise ValueError(f"batch * n_s must be below 2^31 for sparse samples, got {batch * n_s}")
+    n = batch * n_s
+    positions, values = _gap_entries(K, n, [float(p) for p in ps], list(generators), dtype)
+    bounds = np.searchsorted(positions.numpy(), np.arange(K + 1, dtype=np.int64) * n).tolist()
+    rows, cols = [], []
+    for k in range(K):
+        lo, hi = bounds[k], bounds[k + 1]
+        local = (positions.numpy()[lo:hi] - k * n).astype(np.int32)
+        x, xt = _csr_pair(local, values[lo:hi], batch, n_s)
+        rows.append(x)
+        cols.append(xt)
+    return SparseFeatures((K, batch, n_s), positions, values, tuple(bounds), tuple(rows), tuple(cols))
 
 
 def two_group_importance(n_s: int, alpha: float, *, dtype=torch.float32, device=None) -> torch.Tensor:

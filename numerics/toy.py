@@ -48,7 +48,8 @@ class ToyModel(nn.Module):
         the two are trained separately afterwards).
 
     Shapes: ``W_in`` (K, n_d, n_s), ``W_out`` (K, n_s, n_d), ``b`` (K, 1, n_s); ``forward`` maps
-    x of shape (K, batch, n_s) to (K, batch, n_s).
+    x of shape (K, batch, n_s) to (K, batch, n_s). ``W_in`` is stored feature-major (``W_in.transpose(1, 2)``
+    is contiguous; see ``__init__``), which ``W_in.is_contiguous()`` reports as False.
     """
 
     def __init__(self, n_s: int, n_d: int, *, instances: int = 1, activation: str = "relu",
@@ -79,7 +80,10 @@ class ToyModel(nn.Module):
             w_out.append(torch.randn(self.n_s, self.n_d, generator=g) * std)
             if init == "transpose":
                 w_out[-1] = w_in[-1].T.clone()
-        self.W_in = nn.Parameter(torch.stack(w_in))  # (K, n_d, n_s)
+        # (K, n_d, n_s), stored feature-major: W_in[k, :, i], feature i's embedding, is contiguous (so
+        # W_in^T is a contiguous (K, n_s, n_d) tensor). The sparse training kernel reads and writes rows of
+        # W_in^T; this layout spares it a transposing copy of W_in and of its gradient every step.
+        self.W_in = nn.Parameter(torch.stack(w_in).transpose(1, 2).contiguous().transpose(1, 2))
         self.W_out = None if self.tied else nn.Parameter(torch.stack(w_out))  # (K, n_s, n_d)
         b = torch.zeros(self.instances, 1, self.n_s)
         self.b = nn.Parameter(b) if self.has_bias else None

@@ -31,12 +31,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .data import decaying_importance, sample_instances, two_group_importance
+from .data import decaying_importance, sample_instances, sample_instances_sparse, two_group_importance
 from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
 from ._validation import resolve_device
 from .toy import ToyModel
 
-__all__ = ["train", "load_run", "resolve_device", "Run", "importance_weights", "StepKernel", "Trainer"]
+__all__ = ["train", "load_run", "resolve_device", "Run", "importance_weights", "StepKernel", "Trainer",
+           "choose_kernel"]
 
 _DATA_SEED_OFFSET = 0x5EED_0000_0001  # data generators are seeded apart from the initialisation
 _EVAL_SEED_OFFSET = 0xE7A1_0000_0001
@@ -76,23 +77,28 @@ class StepKernel:
 
     Why by hand: autograd allocates a fresh (K, batch, n_s) tensor for every intermediate of every
     step, and on this kind of CPU fresh memory costs page faults (~2 GB/s); the elementwise work then
-    rivals the matmuls. Written out, a step is four batched matmuls and a handful of in-place passes.
+    rivals the matmuls. Written out, a step is five batched matmuls and a handful of in-place passes.
     With N = batch * n_s, z = x W_in^T W_out^T + b, f = act(z), e = f - x and M the importance:
 
         L_k = N^-1 sum M e^2,  g = dL/dz = 2 N^-1 M e act'(z),
-        dL/db = sum_batch g,  dL/dW_out = g^T h,  dL/dh = g W_out,  dL/dW_in = (dL/dh)^T x (+ (g^T h)^T tied).
+        dL/db = sum_batch g,  dL/dW_out = g^T h,  dL/dh = g W_out,  dL/dW_in^T = x^T dL/dh (+ g^T h tied).
 
-    ``tests/test_train.py`` checks these gradients against autograd for every model variant.
+    ``sparse=True`` takes the batch as :class:`~numerics.data.SparseFeatures` (CPU): the two products with x,
+    h = x W_in^T and x^T dL/dh, run as sparse-dense products over its ~p batch n_s entries, and
+    e = f - x is f with the entries of x subtracted where they are. The three other products are dense
+    whatever x is. ``tests/test_train.py`` checks both kernels' gradients against autograd for every
+    model variant.
     """
 
-    def __init__(self, model: ToyModel, batch: int, importance: torch.Tensor | None):
+    def __init__(self, model: ToyModel, batch: int, importance: torch.Tensor | None, sparse: bool = False):
         self.model = model
+        self.sparse = bool(sparse)
         K, n_s, n_d = model.instances, model.n_s, model.n_d
         w = model.W_in
         kw = dict(device=w.device, dtype=w.dtype)
         self.h = torch.empty(K, batch, n_d, **kw)
-        self.z = torch.empty(K, batch, n_s, **kw)  # pre-activation, then act(z)
-        self.e = torch.empty(K, batch, n_s, **kw)  # f - x, then dL/dz / scale
+        self.z = torch.empty(K, batch, n_s, **kw)  # pre-activation, then act(z), then e, then dL/dz / scale
+        self.e = None if self.sparse else torch.empty(K, batch, n_s, **kw)  # dense: f - x, then dL/dz / scale
         self.gh = torch.empty(K, batch, n_d, **kw)
         self.ones = torch.ones(K, 1, batch, **kw)  # sums over the batch as a matmul (fast, unlike a
         # strided reduction)
@@ -100,35 +106,78 @@ class StepKernel:
         self.scale = 2.0 / (batch * n_s)
         self.n = batch * n_s
         for p in model.parameters():
-            p.grad = torch.zeros_like(p)
+            p.grad = torch.zeros_like(p)  # the parameter's own layout (W_in is feature-major)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Fill the parameters' .grad for the batch x (K, batch, n_s); return the (K,) losses."""
+    def __call__(self, x) -> torch.Tensor:
+        """Fill the parameters' .grad for the batch x (K, batch, n_s); return the (K,) losses.
+
+        x is a dense tensor, or :class:`~numerics.data.SparseFeatures` when the kernel is sparse.
+        """
         m = self.model
         K = m.instances
-        W_in, W_out = m.W_in.detach(), m.out_weight().detach()
-        h, z, e, gh = self.h, self.z, self.e, self.gh
-        torch.bmm(x, W_in.transpose(1, 2), out=h)
+        W_inT, W_out = m.W_in.detach().transpose(1, 2), m.out_weight().detach()  # (K, n_s, n_d) both
+        h, gh = self.h, self.gh
+        gW_inT = m.W_in.grad.transpose(1, 2)  # (K, n_s, n_d), contiguous
+        if self.sparse:
+            for k in range(K):
+                torch.mm(x.rows[k], W_inT[k], out=h[k])
+        else:
+            torch.bmm(x, W_inT, out=h)
+        z = self.z
         torch.baddbmm(m.bias().detach(), h, W_out.transpose(1, 2), out=z)
-        if m.activation == "relu":
+        relu = m.activation == "relu"
+        if relu:
             z.clamp_min_(0.0)  # f; f > 0 exactly where the pre-activation is > 0
-        torch.sub(z, x, out=e)  # e = f - x
+        if self.sparse:
+            e = z
+            flat = e.view(-1)
+            f_on = flat.index_select(0, x.positions)
+            flat.index_copy_(0, x.positions, f_on - x.values)  # e = f - x: x is zero elsewhere
+        else:
+            e = self.e
+            torch.sub(z, x, out=e)
         if self.sqrt_importance is not None:
             e.mul_(self.sqrt_importance)
         losses = torch.linalg.vector_norm(e.view(K, -1), dim=1).square_().div_(self.n)  # N^-1 sum M e^2
         if self.sqrt_importance is not None:
             e.mul_(self.sqrt_importance)  # M e
-        if m.activation == "relu":
-            torch.ops.aten.threshold_backward.grad_input(e, z, 0.0, grad_input=e)  # M e [f > 0]
+        if relu:  # M e [f > 0]
+            if self.sparse:  # off the entries of x, e = f, already 0 where f = 0
+                flat.index_fill_(0, x.positions[f_on == 0], 0.0)
+            else:
+                torch.ops.aten.threshold_backward.grad_input(e, z, 0.0, grad_input=e)
         if m.has_bias:
             torch.baddbmm(m.b.grad, self.ones, e, beta=0.0, alpha=self.scale, out=m.b.grad)
         torch.baddbmm(gh, e, W_out, beta=0.0, alpha=self.scale, out=gh)  # dL/dh
-        torch.bmm(gh.transpose(1, 2), x, out=m.W_in.grad)  # dL/dW_in
+        if self.sparse:
+            for k in range(K):
+                torch.mm(x.cols[k], gh[k], out=gW_inT[k])  # x^T dL/dh
+        else:
+            torch.bmm(x.transpose(1, 2), gh, out=gW_inT)
         if m.tied:
-            m.W_in.grad.baddbmm_(h.transpose(1, 2), e, alpha=self.scale)  # + (g^T h)^T
+            gW_inT.baddbmm_(e.transpose(1, 2), h, alpha=self.scale)  # + g^T h
         else:
             torch.baddbmm(m.W_out.grad, e.transpose(1, 2), h, beta=0.0, alpha=self.scale, out=m.W_out.grad)
         return losses
+
+
+# "auto" picks the sparse kernel from this many features and up to this p (benchmarks/README.md: at
+# n_s = 1024 and p = 0.05 a step is ~1.2x faster than dense; at n_s = 512, or at p = 0.1, the two are even).
+SPARSE_MIN_NS = 1024
+SPARSE_MAX_P = 0.075
+
+
+def choose_kernel(config: TrainConfig, device: torch.device) -> str:
+    """The step kernel a run uses, "dense" or "sparse": ``config.kernel``, or for "auto" sparse on the CPU
+    when n_s >= SPARSE_MIN_NS and every p <= SPARSE_MAX_P (where it measured faster), else dense."""
+    if config.kernel == "sparse":
+        if device.type != "cpu":
+            raise ValueError(f"kernel 'sparse' runs on the CPU, but device {config.device!r} is {device}")
+        return "sparse"
+    if config.kernel == "dense":
+        return "dense"
+    fast = config.n_s >= SPARSE_MIN_NS and max(config.p_list) <= SPARSE_MAX_P
+    return "sparse" if device.type == "cpu" and fast else "dense"
 
 
 def _adam(params, lr: float) -> torch.optim.Optimizer:
@@ -165,11 +214,16 @@ class Trainer:
         }  # per-instance rows are copied in when an instance stops
         self.p = config.p_list
         self.importance = importance_weights(config, device, dtype)
-        self.x = torch.empty(config.instances, config.batch, config.n_s, device=device, dtype=dtype)  # reused
-        self.kernel = StepKernel(self.model, config.batch, self.importance)
+        self.kernel_name = choose_kernel(config, device)
+        self.shape = (config.instances, config.batch, config.n_s)
+        self.x = None if self.kernel_name == "sparse" else torch.empty(self.shape, device=device, dtype=dtype)  # reused
+        self.kernel = StepKernel(self.model, config.batch, self.importance, sparse=self.kernel_name == "sparse")
 
-    def sample(self) -> torch.Tensor:
-        """Fill the batch buffer: instance k from its own generator with its own p."""
+    def sample(self):
+        """A fresh batch, instance k from its own generator with its own p: the dense buffer refilled, or
+        :class:`~numerics.data.SparseFeatures` for the sparse kernel (the same draws either way)."""
+        if self.kernel_name == "sparse":
+            return sample_instances_sparse(self.shape, self.p, self.gens, dtype=self.model.W_in.dtype)
         return sample_instances(self.x, self.p, self.gens)
 
     def train_step(self) -> torch.Tensor:
@@ -234,10 +288,12 @@ class Trainer:
         adam_steps = json.loads(meta["adam_steps"])
         for name, p in self.params().items():
             if name in adam_steps:
+                # the moments take the parameter's own layout: the fused Adam kernel walks parameter,
+                # gradient and moments in memory order, and mismatched strides would pair wrong elements
                 self.opt.state[p] = {
                     "step": torch.tensor(adam_steps[name], dtype=torch.float32),
-                    "exp_avg": t[f"adam.{name}.exp_avg"].to(self.device).clone(),
-                    "exp_avg_sq": t[f"adam.{name}.exp_avg_sq"].to(self.device).clone(),
+                    "exp_avg": torch.empty_like(p).copy_(t[f"adam.{name}.exp_avg"]),
+                    "exp_avg_sq": torch.empty_like(p).copy_(t[f"adam.{name}.exp_avg_sq"]),
                 }
         for k, g in enumerate(self.gens):
             g.set_state(t[f"gen.{k}"].cpu())

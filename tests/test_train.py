@@ -97,9 +97,10 @@ class TestTraining:
                 b = getattr(together.model, name)[k]
                 assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (k, name, (a - b).abs().max())
 
-    def test_resume_after_kill_gives_the_same_weights(self, tmp_path):
+    @pytest.mark.parametrize("kernel", ["dense", "sparse"])
+    def test_resume_after_kill_gives_the_same_weights(self, tmp_path, kernel):
         cfg = TrainConfig(n_s=32, n_d=8, p=[0.05, 0.2], batch=128, lr=3e-3, max_steps=6000, window=100,
-                          stop_rule=False, checkpoint_every=100, device="cpu")
+                          stop_rule=False, checkpoint_every=100, device="cpu", kernel=kernel)
         reference = train(cfg, tmp_path / "ref", progress=False)
         out = tmp_path / "killed"
         code = (
@@ -129,6 +130,33 @@ class TestTraining:
         for name in ("W_in", "W_out", "b"):
             assert torch.equal(getattr(resumed.model, name), getattr(reference.model, name)), name
         assert resumed.metrics["curve"] == reference.metrics["curve"]
+
+    def test_sparse_and_dense_kernels_train_alike(self, tmp_path):
+        common = dict(n_s=64, r=0.25, p=[0.03, 0.07], batch=256, lr=3e-3, max_steps=600, window=100,
+                      stop_rule=False, checkpoint_every=0, device="cpu")
+        runs = {k: train(TrainConfig(kernel=k, **common), tmp_path / k, progress=False) for k in ("dense", "sparse")}
+        for name in ("W_in", "W_out", "b"):
+            a, b = getattr(runs["dense"].model, name), getattr(runs["sparse"].model, name)
+            assert not torch.equal(a, b)  # the two kernels round differently ...
+            assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), (name, (a - b).abs().max())  # ... and agree
+        for d, s in zip(runs["dense"].metrics["instance"], runs["sparse"].metrics["instance"]):
+            assert s["loss"] == pytest.approx(d["loss"], rel=1e-3)
+
+    def test_kernel_choice(self):
+        from numerics.train import SPARSE_MAX_P, SPARSE_MIN_NS, choose_kernel
+
+        cpu, cuda = torch.device("cpu"), torch.device("cuda")
+        big = dict(n_s=SPARSE_MIN_NS, r=0.25)
+        assert choose_kernel(TrainConfig(p=SPARSE_MAX_P, **big), cpu) == "sparse"
+        assert choose_kernel(TrainConfig(p=[0.01, 2 * SPARSE_MAX_P], **big), cpu) == "dense"
+        assert choose_kernel(TrainConfig(p=0.01, n_s=SPARSE_MIN_NS // 2, r=0.25), cpu) == "dense"
+        assert choose_kernel(TrainConfig(p=0.01, **big), cuda) == "dense"
+        assert choose_kernel(TrainConfig(p=0.2, n_s=8, n_d=2, kernel="sparse"), cpu) == "sparse"
+        with pytest.raises(ValueError, match="kernel"):
+            choose_kernel(TrainConfig(p=0.01, n_s=8, n_d=2, kernel="sparse"), cuda)
+        for kw in (dict(kernel="fast"), dict(kernel="sparse", p=0.3), dict(kernel="sparse", device="cuda")):
+            with pytest.raises(ValueError, match="kernel"):
+                TrainConfig(n_s=8, n_d=2, **kw)
 
     def test_load_run_round_trip(self, tmp_path):
         cfg = TrainConfig(n_s=16, n_d=4, p=0.1, batch=64, max_steps=200, window=100, checkpoint_every=0)
@@ -186,7 +214,9 @@ class TestStepKernel:
     @pytest.mark.parametrize("tied", [False, True])
     @pytest.mark.parametrize("bias", [False, True])
     @pytest.mark.parametrize("importance", [False, True])
-    def test_gradients_match_autograd(self, activation, tied, bias, importance):
+    @pytest.mark.parametrize("sparse", [False, True])
+    def test_gradients_match_autograd(self, activation, tied, bias, importance, sparse):
+        from numerics.data import sample_instances_sparse
         from numerics.train import StepKernel
 
         torch.manual_seed(0)
@@ -196,15 +226,22 @@ class TestStepKernel:
             with torch.no_grad():
                 m.b.uniform_(-0.3, 0.3)  # so that some units are off and some on
         M = torch.rand(K, 1, n_s, dtype=torch.float64) if importance else None
-        x = sample_features(B, (K, n_s), 0.4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-        x = x.transpose(0, 1).contiguous()
+        gens = [torch.Generator().manual_seed(k + 1) for k in range(K)]
+        if sparse:  # the batch as its on entries; the reference sees the same batch dense
+            batch = sample_instances_sparse((K, B, n_s), [0.1, 0.2, 0.25], gens, dtype=torch.float64)
+            x = batch.to_dense()
+        else:
+            x = sample_features(B, (K, n_s), 0.4, dtype=torch.float64, generator=gens[0])
+            x = batch = x.transpose(0, 1).contiguous()
         err = (x - m(x)) ** 2
         if M is not None:
             err = err * M
         ref_loss = err.mean(dim=(1, 2))
         ref_grads = torch.autograd.grad(ref_loss.sum(), list(m.parameters()))
-        kernel = StepKernel(m, B, M)
-        loss = kernel(x)
+        if bias and activation == "relu":  # the masked case is exercised: an entry of x where f = 0
+            assert ((x > 0) & (m(x) == 0)).any()
+        kernel = StepKernel(m, B, M, sparse=sparse)
+        loss = kernel(batch)
         assert torch.allclose(loss, ref_loss.detach(), rtol=1e-12, atol=0)
         for p, g in zip(m.parameters(), ref_grads):
             assert torch.allclose(p.grad, g, rtol=1e-10, atol=1e-14)
