@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -139,12 +139,17 @@ _STREAM_MIN_DRAWS = 4096
 def _uniforms(generator, m: int):
     """A function filling a float64 numpy array with uniforms in [0, 1) for one row that draws about m.
 
+    A ``numpy.random.Generator`` draws them itself (a persistent stream: :class:`numerics.train.Trainer`
+    keeps one per instance, so no stream is set up per row). For a torch generator:
+
     Why numpy: torch's CPU generator (mt19937) makes a double in ~5-10 ns, numpy's PCG64 in ~2 ns. For
     m >= _STREAM_MIN_DRAWS the row's draws come from a PCG64 stream keyed by one 63-bit draw from the torch
     ``generator`` (None: torch's global one), a pure function of the torch state, so seeds, checkpoints
     (which save the torch state) and per-instance independence carry over; below that, setting up the
     stream costs more than it saves and the torch generator draws them itself.
     """
+    if isinstance(generator, np.random.Generator):
+        return lambda out: generator.random(out=out)
     if m >= _STREAM_MIN_DRAWS:
         key = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
         rng = np.random.Generator(np.random.PCG64(key))
@@ -248,7 +253,10 @@ def _gap_entries(K: int, n: int, ps: list[float], generators: list,
         p, g, draw = ps[k], generators[k], draws[k]
         if p >= 1.0:
             idx.append(np.arange(k * n, (k + 1) * n, dtype=np.float64))
-            vals.append((1.0 - torch.rand(n, generator=g, dtype=dtype)).double().numpy())
+            if isinstance(g, np.random.Generator):
+                vals.append(1.0 - g.random(n))
+            else:
+                vals.append((1.0 - torch.rand(n, generator=g, dtype=dtype)).double().numpy())
             continue
         start = int(last[k]) + 1 if math.isfinite(last[k]) else n
         while start < n:  # rare: the first chunk ended before the row did
@@ -275,7 +283,9 @@ def sample_instances(out: torch.Tensor, ps, generators) -> torch.Tensor:
 
     Instance k's values depend only on its own generator and p (so K models sampled together see what
     each would see alone). On the CPU with every p <= 0.25 the gaps method runs for all instances at
-    once; otherwise each instance is drawn by :func:`sample_features`.
+    once; otherwise each instance is drawn by :func:`sample_features`. A generator is a torch.Generator,
+    or for the gaps method also a ``numpy.random.Generator`` (a persistent stream that draws the uniforms
+    itself, the fastest way for many small instances).
     """
     K = out.shape[0]
     if len(ps) != K or len(generators) != K:
@@ -284,19 +294,25 @@ def sample_instances(out: torch.Tensor, ps, generators) -> torch.Tensor:
         _fill_gaps_rows(out.view(K, -1), [float(p) for p in ps], list(generators))
         return out
     for k in range(K):
-        sample_features(out.shape[1], out.shape[2:], ps[k], generator=generators[k], out=out[k])
+        if isinstance(generators[k], np.random.Generator):
+            if not (out.device.type == "cpu" and out[k].is_contiguous() and 0.0 < ps[k] <= 0.25):
+                raise ValueError("a numpy generator needs the gaps method: a contiguous CPU out and p <= 0.25, "
+                                 f"got p = {ps[k]!r} on {out.device}")
+            _fill_gaps_rows(out[k].view(1, -1), [float(ps[k])], [generators[k]])
+        else:
+            sample_features(out.shape[1], out.shape[2:], ps[k], generator=generators[k], out=out[k])
     return out
 
 
 @dataclass(frozen=True)
 class SparseFeatures:
-    """A (K, batch, n_s) batch of features kept as its on entries, with each instance's matrix in CSR form twice.
+    """A (K, batch, n_s) batch of features kept as its on entries, with each instance's matrix in CSR form.
 
     ``positions`` (int64, increasing) index the flattened (K, batch, n_s) array and ``values`` are the
-    entries there; ``rows[k]`` is x_k, (batch, n_s), and ``cols[k]`` is x_k^T, (n_s, batch), both torch
-    sparse CSR tensors over the same values. Both orientations are kept because the training step multiplies
-    by x_k (h = x W_in^T) and by x_k^T (dL/dW_in^T = x^T dL/dh), and a CSR product is fast only untransposed.
-    ``bounds[k]:bounds[k + 1]`` are instance k's entries in ``positions``.
+    entries there; ``bounds[k]:bounds[k + 1]`` are instance k's entries. ``rows[k]`` is x_k, (batch, n_s),
+    a torch sparse CSR tensor over the same values (in row order already, so it costs a few passes over the
+    entries). :meth:`transposed` gives x_k^T as CSR too, made on first use: the training step multiplies by
+    x_k (h = x W_in^T) and by x_k^T (dL/dW_in^T = x^T dL/dh), and a CSR product is fast only untransposed.
     """
 
     shape: tuple[int, int, int]
@@ -304,7 +320,15 @@ class SparseFeatures:
     values: torch.Tensor
     bounds: tuple[int, ...]
     rows: tuple[torch.Tensor, ...]
-    cols: tuple[torch.Tensor, ...]
+    _cols: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def transposed(self, k: int) -> torch.Tensor:
+        """x_k^T, (n_s, batch), as a sparse CSR tensor (computed once, then cached)."""
+        if k not in self._cols:
+            x = self.rows[k]
+            self._cols[k] = _transpose_csr(x.crow_indices().numpy(), x.col_indices().numpy(), x.values(),
+                                           self.shape[1], self.shape[2])
+        return self._cols[k]
 
     def to_dense(self) -> torch.Tensor:
         """The batch as a dense (K, batch, n_s) tensor."""
@@ -313,30 +337,33 @@ class SparseFeatures:
         return x
 
 
-def _csr_pair(local: np.ndarray, values: torch.Tensor, batch: int, n_s: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """x and x^T as CSR tensors from the increasing positions ``local`` (int32) of x's entries in (batch, n_s)."""
-    if n_s & (n_s - 1) == 0:  # a power of two: shift and mask instead of a division
-        shift = n_s.bit_length() - 1
-        row, col = local >> shift, local & (n_s - 1)
-    else:
-        row, col = np.divmod(local, np.int32(n_s))
-    crow = np.searchsorted(local, np.arange(0, (batch + 1) * n_s, n_s, dtype=np.int64)).astype(np.int32)
-    # x^T: the entries ordered by column, then row. They are in row order already, so a stable sort by
-    # column does it; numpy sorts 16-bit keys by radix (linear time), much faster than a comparison sort.
-    key = col.astype(np.uint16) if n_s <= 1 << 16 else col
-    order = np.argsort(key, kind="stable")
-    ccol = np.zeros(n_s + 1, dtype=np.int32)
-    np.cumsum(np.bincount(col, minlength=n_s), out=ccol[1:])
+def _csr(crow: np.ndarray, col: np.ndarray, values: torch.Tensor, shape) -> torch.Tensor:
     with warnings.catch_warnings():  # torch flags its sparse CSR support as beta on every construction
         warnings.simplefilter("ignore", UserWarning)
-        x = torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(col), values, (batch, n_s))
-        xt = torch.sparse_csr_tensor(torch.from_numpy(ccol), torch.from_numpy(row[order]),
-                                     values[torch.from_numpy(order)], (n_s, batch))
-    return x, xt
+        return torch.sparse_csr_tensor(torch.from_numpy(crow), torch.from_numpy(col), values, shape)
+
+
+def _rows_csr(local: np.ndarray, values: torch.Tensor, batch: int, n_s: int) -> torch.Tensor:
+    """x as a CSR tensor from the increasing positions ``local`` (int32) of its entries in (batch, n_s)."""
+    col = local & (n_s - 1) if n_s & (n_s - 1) == 0 else local % np.int32(n_s)  # a mask for a power of two
+    crow = np.searchsorted(local, np.arange(0, (batch + 1) * n_s, n_s, dtype=np.int64)).astype(np.int32)
+    return _csr(crow, col, values, (batch, n_s))
+
+
+def _transpose_csr(crow: np.ndarray, col: np.ndarray, values: torch.Tensor, batch: int, n_s: int) -> torch.Tensor:
+    """x^T as CSR from x's CSR arrays: the entries ordered by column, then row. They are in row order already,
+    so a stable sort by column does it; numpy sorts 16-bit keys by radix (linear time), far faster than a
+    comparison sort."""
+    row = np.repeat(np.arange(batch, dtype=np.int32), np.diff(crow))
+    order = np.argsort(col.astype(np.uint16) if n_s <= 1 << 16 else col, kind="stable")
+    ccol = np.zeros(n_s + 1, dtype=np.int32)
+    np.cumsum(np.bincount(col, minlength=n_s), out=ccol[1:])
+    return _csr(ccol, row[order], values[torch.from_numpy(order)], (n_s, batch))
 
 
 def sample_instances_sparse(shape, ps, generators, *, dtype: torch.dtype = torch.float32) -> SparseFeatures:
-    """Instance k's features (K, batch, n_s) from ``generators[k]`` and ``ps[k]``, as :class:`SparseFeatures`.
+    """Instance k's features (K, batch, n_s) from ``generators[k]`` (torch or numpy) and ``ps[k]``, as
+    :class:`SparseFeatures`.
 
     The same draws as :func:`sample_instances` on the CPU with every p <= 0.25 (the gaps method): for the
     same generator states, ``sample_instances_sparse(...).to_dense()`` equals what it writes. Nothing
@@ -353,15 +380,11 @@ def sample_instances_sparse(shape, ps, generators, *, dtype: torch.dtype = torch
         raise ValueError(f"batch * n_s must be below 2^31 for sparse samples, got {batch * n_s}")
     n = batch * n_s
     positions, values = _gap_entries(K, n, [float(p) for p in ps], list(generators), dtype)
-    bounds = np.searchsorted(positions.numpy(), np.arange(K + 1, dtype=np.int64) * n).tolist()
-    rows, cols = [], []
-    for k in range(K):
-        lo, hi = bounds[k], bounds[k + 1]
-        local = (positions.numpy()[lo:hi] - k * n).astype(np.int32)
-        x, xt = _csr_pair(local, values[lo:hi], batch, n_s)
-        rows.append(x)
-        cols.append(xt)
-    return SparseFeatures((K, batch, n_s), positions, values, tuple(bounds), tuple(rows), tuple(cols))
+    flat = positions.numpy()
+    bounds = np.searchsorted(flat, np.arange(K + 1, dtype=np.int64) * n).tolist()
+    rows = tuple(_rows_csr((flat[lo:hi] - k * n).astype(np.int32), values[lo:hi], batch, n_s)
+                 for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])))
+    return SparseFeatures((K, batch, n_s), positions, values, tuple(bounds), rows)
 
 
 def two_group_importance(n_s: int, alpha: float, *, dtype=torch.float32, device=None) -> torch.Tensor:

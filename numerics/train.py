@@ -15,7 +15,9 @@ The stopping rule (paper sec. 2): at the end of every window of ``window`` steps
 the mean loss of that window is no lower than the mean of the window before. An instance that stops keeps
 the weights it had at that step (a frozen copy), while the others train on, so that it ends exactly as it
 would have trained alone. On the CPU a run killed and resumed ends with the same weights, bit for bit, as
-one never interrupted: everything random comes from per-instance generators whose states are saved.
+one never interrupted: everything random comes from per-instance generators whose states are saved (on the
+CPU with every p <= 0.25 the data come from one numpy PCG64 stream per instance, elsewhere from a torch
+generator per instance).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -151,7 +154,7 @@ class StepKernel:
         torch.baddbmm(gh, e, W_out, beta=0.0, alpha=self.scale, out=gh)  # dL/dh
         if self.sparse:
             for k in range(K):
-                torch.mm(x.cols[k], gh[k], out=gW_inT[k])  # x^T dL/dh
+                torch.mm(x.transposed(k), gh[k], out=gW_inT[k])  # x^T dL/dh
         else:
             torch.bmm(x.transpose(1, 2), gh, out=gW_inT)
         if m.tied:
@@ -204,7 +207,13 @@ class Trainer:
                               tied=config.tied, bias=config.bias, seeds=config.seeds,
                      init=config.init).to(device=device, dtype=dtype)
         self.opt = _adam(self.model.parameters(), config.learning_rate)
-        self.gens = [torch.Generator(device=device).manual_seed(s + _DATA_SEED_OFFSET) for s in config.seeds]
+        self.p = config.p_list
+        # instance k's data: on the CPU with p <= 0.25 (the gaps sampler, either kernel) one persistent numpy
+        # PCG64 stream, else a torch generator on the device; either way a function of its own seed and p
+        self.gens = [np.random.Generator(np.random.PCG64(s + _DATA_SEED_OFFSET))
+                     if device.type == "cpu" and p <= 0.25
+                     else torch.Generator(device=device).manual_seed(s + _DATA_SEED_OFFSET)
+                     for s, p in zip(config.seeds, self.p)]
         self.step = 0
         self.curve: list[list[float]] = []  # one row of K window means per window
         self.active = [True] * config.instances
@@ -212,7 +221,6 @@ class Trainer:
         self.frozen: dict[str, torch.Tensor] = {
             name: t.detach().clone() for name, t in self.model.named_parameters()
         }  # per-instance rows are copied in when an instance stops
-        self.p = config.p_list
         self.importance = importance_weights(config, device, dtype)
         self.kernel_name = choose_kernel(config, device)
         self.shape = (config.instances, config.batch, config.n_s)
@@ -268,8 +276,12 @@ class Trainer:
             t[f"adam.{n}.exp_avg"] = st["exp_avg"]
             t[f"adam.{n}.exp_avg_sq"] = st["exp_avg_sq"]
             adam_steps[n] = float(st["step"])
+        streams = {}
         for k, g in enumerate(self.gens):
-            t[f"gen.{k}"] = g.get_state()
+            if isinstance(g, np.random.Generator):
+                streams[k] = g.bit_generator.state  # a dict of ints
+            else:
+                t[f"gen.{k}"] = g.get_state()
         t["curve"] = torch.tensor(self.curve, dtype=torch.float64).reshape(-1, self.config.instances)
         meta = {
             "step": str(self.step),
@@ -277,6 +289,7 @@ class Trainer:
             "stop_step": json.dumps(self.stop_step),
             "adam_steps": json.dumps(adam_steps),
             "config": json.dumps(self.config.to_dict()),
+            "streams": json.dumps(streams),
         }
         return t, meta
 
@@ -295,8 +308,12 @@ class Trainer:
                     "exp_avg": torch.empty_like(p).copy_(t[f"adam.{name}.exp_avg"]),
                     "exp_avg_sq": torch.empty_like(p).copy_(t[f"adam.{name}.exp_avg_sq"]),
                 }
+        streams = json.loads(meta.get("streams", "{}"))
         for k, g in enumerate(self.gens):
-            g.set_state(t[f"gen.{k}"].cpu())
+            if isinstance(g, np.random.Generator):
+                g.bit_generator.state = streams[str(k)]
+            else:
+                g.set_state(t[f"gen.{k}"].cpu())
         self.curve = t["curve"].tolist()
         self.step = int(meta["step"])
         self.active = json.loads(meta["active"])

@@ -165,6 +165,76 @@ class TestSampleInstances:
             assert torch.equal(out[k], alone[0])
             assert abs((out[k] > 0).double().mean().item() - p) < 5 * math.sqrt(p * (1 - p) / 1024) + 1e-12
 
+    def test_numpy_streams(self):
+        from numerics.data import sample_instances
+
+        def gens():  # instance 1 (p > 0.25) needs the uniform map, hence a torch generator
+            return [np.random.default_rng(3), torch.Generator().manual_seed(4), np.random.default_rng(5)]
+
+        ps = [0.01, 0.3, 0.05]
+        out = torch.empty(3, 64, 16)
+        sample_instances(out, ps, gens())
+        for k, p in enumerate(ps):
+            alone = torch.empty(1, 64, 16)
+            sample_instances(alone, [p], [gens()[k]])
+            assert torch.equal(out[k], alone[0])
+        again = torch.empty(3, 64, 16)
+        sample_instances(again, ps, gens())
+        assert torch.equal(out, again)
+        with pytest.raises(ValueError, match="numpy generator"):
+            sample_instances(out, [0.01, 0.3, 0.3], gens())
+
+    @pytest.mark.parametrize("n_s", [16, 20, 70_000])  # a power of two, not one, beyond 16-bit columns
+    @pytest.mark.parametrize("kind", ["torch", "numpy"])
+    def test_sparse_batch_is_the_dense_batch(self, n_s, kind):
+        from numerics.data import sample_instances, sample_instances_sparse
+
+        def gens():
+            if kind == "numpy":
+                return [np.random.default_rng(s) for s in (3, 4, 5)]
+            return [torch.Generator().manual_seed(s) for s in (3, 4, 5)]
+
+        ps, batch = [0.01, 0.25, 0.05], max(2, 4096 // n_s)
+        dense = torch.empty(3, batch, n_s)
+        sample_instances(dense, ps, gens())
+        sp = sample_instances_sparse((3, batch, n_s), ps, gens())
+        assert torch.equal(sp.to_dense(), dense)
+        assert sp.bounds[0] == 0 and sp.bounds[-1] == sp.positions.numel() == int((dense > 0).sum())
+        for k in range(3):
+            assert sp.rows[k].layout == torch.sparse_csr and sp.transposed(k).layout == torch.sparse_csr
+            assert sp.transposed(k) is sp.transposed(k)  # made once
+            assert torch.equal(sp.rows[k].to_dense(), dense[k])
+            assert torch.equal(sp.transposed(k).to_dense(), dense[k].T)
+
+    def test_sparse_batch_after_continuation_rounds(self, monkeypatch):
+        # rows finished by continuation rounds come last from the sampler; the batch puts them in order
+        import numerics.data as data
+
+        monkeypatch.setattr(data, "_gap_chunk", lambda n, p: 3)
+        gens = lambda: [torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)]  # noqa: E731
+        dense = torch.empty(2, 40, 24, dtype=torch.float64)
+        data.sample_instances(dense, [0.1, 0.2], gens())
+        sp = data.sample_instances_sparse((2, 40, 24), [0.1, 0.2], gens(), dtype=torch.float64)
+        assert bool((sp.positions[1:] > sp.positions[:-1]).all())
+        assert torch.equal(sp.to_dense(), dense)
+        assert torch.equal(sp.transposed(1).to_dense(), dense[1].T)
+
+    @pytest.mark.parametrize("kw, name", [
+        (dict(shape=(2, 8)), "shape"),
+        (dict(ps=[0.1, 0.3]), "p"),
+        (dict(ps=[0.1]), "ps"),
+        (dict(shape=(2, 0, 8)), "batch"),
+        (dict(shape=(1, 1 << 16, 1 << 15), ps=[0.1]), "2\\^31"),
+    ])
+    def test_sparse_batch_rejects_bad_input(self, kw, name):
+        from numerics.data import sample_instances_sparse
+
+        args = dict(shape=(2, 8, 8), ps=[0.1, 0.1])
+        args.update(kw)
+        gens = [torch.Generator() for _ in args["ps"]]
+        with pytest.raises(ValueError, match=name):
+            sample_instances_sparse(args["shape"], args["ps"], gens)
+
     @pytest.mark.parametrize("p", [0.05, [[0.02], [0.2]], [[0.1], [0.1]]])
     def test_numpy_and_torch_arithmetic_agree(self, monkeypatch, p):
         # the gaps arithmetic runs in numpy on small arrays and in torch on large ones: same numbers

@@ -99,7 +99,9 @@ class TestTraining:
 
     @pytest.mark.parametrize("kernel", ["dense", "sparse"])
     def test_resume_after_kill_gives_the_same_weights(self, tmp_path, kernel):
-        cfg = TrainConfig(n_s=32, n_d=8, p=[0.05, 0.2], batch=128, lr=3e-3, max_steps=6000, window=100,
+        # dense: one instance draws from a numpy stream (p <= 0.25), one from a torch generator (p > 0.25)
+        ps = [0.05, 0.3] if kernel == "dense" else [0.05, 0.2]
+        cfg = TrainConfig(n_s=32, n_d=8, p=ps, batch=128, lr=3e-3, max_steps=6000, window=100,
                           stop_rule=False, checkpoint_every=100, device="cpu", kernel=kernel)
         reference = train(cfg, tmp_path / "ref", progress=False)
         out = tmp_path / "killed"
