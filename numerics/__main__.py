@@ -117,7 +117,7 @@ def _train_config(args):
         raise ValueError("give --config FILE, or --ns, --p and --r (or --nd)")
     kw = dict(n_s=args.ns, n_d=args.nd, r=args.r, p=args.p if len(args.p) > 1 else args.p[0],
               instances=args.instances, device=args.device, seed=args.seed)
-    for name in ("batch", "lr", "max_steps", "checkpoint_every", "activation"):
+    for name in ("batch", "lr", "max_steps", "checkpoint_every", "activation", "kernel"):
         v = getattr(args, name)
         if v is not None:
             kw[name] = v
@@ -138,7 +138,7 @@ def _cmd_sweep(args):
     from .experiments import sweep
 
     kw = {"device": args.device, "seed": args.seed}
-    for name in ("batch", "lr", "max_steps"):
+    for name in ("batch", "lr", "max_steps", "kernel"):
         v = getattr(args, name)
         if v is not None:
             kw[name] = v
@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--batch", type=int, default=None)
         p.add_argument("--lr", type=float, default=None)
         p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
+        p.add_argument("--kernel", choices=("auto", "dense", "sparse"), default=None,
+                       help="the step kernel (default auto: sparse on the CPU for n_s >= 1024 and small p)")
         if name == "train":
             p.add_argument("--nd", type=int, default=None)
             p.add_argument("--instances", type=int, default=None)

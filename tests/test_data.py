@@ -206,6 +206,22 @@ class TestSampleInstances:
             assert torch.equal(sp.rows[k].to_dense(), dense[k])
             assert torch.equal(sp.transposed(k).to_dense(), dense[k].T)
 
+    @given(K=st.integers(1, 3), batch=st.integers(1, 40), n_s=st.integers(1, 70), seed=st.integers(0, 2**31 - 1),
+           p=st.floats(1e-3, 0.25))
+    def test_sparse_batch_property(self, K, batch, n_s, seed, p):
+        # any shape and p: the CSR forms of x and x^T are the dense batch, and the bounds split the instances
+        from numerics.data import sample_instances, sample_instances_sparse
+
+        ps = [p * (k + 1) / K for k in range(K)]
+        dense = torch.empty(K, batch, n_s)
+        sample_instances(dense, ps, [np.random.default_rng(seed + k) for k in range(K)])
+        sp = sample_instances_sparse((K, batch, n_s), ps, [np.random.default_rng(seed + k) for k in range(K)])
+        assert torch.equal(sp.to_dense(), dense)
+        for k in range(K):
+            assert sp.bounds[k + 1] - sp.bounds[k] == int((dense[k] > 0).sum())
+            assert torch.equal(sp.rows[k].to_dense(), dense[k])
+            assert torch.equal(sp.transposed(k).to_dense(), dense[k].T)
+
     def test_sparse_batch_after_continuation_rounds(self, monkeypatch):
         # rows finished by continuation rounds come last from the sampler; the batch puts them in order
         import numerics.data as data

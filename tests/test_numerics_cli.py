@@ -30,6 +30,13 @@ def test_train_json_and_resume(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["steps"] == data["steps"]
 
 
+def test_train_kernel_flag(tmp_path, capsys):
+    args = ["train", "--ns", "16", "--r", "0.25", "--p", "0.1", "--max-steps", "200", "--batch", "32", "--quiet",
+            "--device", "cpu", "--kernel", "sparse", "--out", str(tmp_path / "r")]
+    assert main(args) == 0
+    assert load_run(tmp_path / "r").config.kernel == "sparse"
+
+
 def test_train_from_a_config_file(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     cfg.write_text('n_s = 8\nn_d = 2\np = 0.1\nbatch = 32\nmax_steps = 200\ndevice = "cpu"\n')
@@ -57,6 +64,7 @@ def test_pictures(tmp_path, capsys):
         (["train", "--ns", "16", "--r", "0.5", "--p", "a,b", "--out", "x"], "comma-separated"),
         (["weights", "does-not-exist.safetensors"], "does not exist"),
         (["sweep", "--ns", "16", "--p", "0.1", "--r", "0.5,7", "--out", "x"], "r must be in"),
+        (["train", "--ns", "16", "--r", "0.5", "--p", "0.3", "--kernel", "sparse", "--out", "x"], "p <= 0.25"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, word, tmp_path):

@@ -97,6 +97,15 @@ class TestTraining:
                 b = getattr(together.model, name)[k]
                 assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (k, name, (a - b).abs().max())
 
+    def test_instances_are_independent_with_the_sparse_kernel(self, tmp_path):
+        common = dict(n_s=32, n_d=8, batch=64, lr=3e-3, max_steps=300, window=100, kernel="sparse")
+        together = train(TrainConfig(p=[0.02, 0.2], seed=3, **common), tmp_path / "k2", progress=False)
+        for k, p in enumerate([0.02, 0.2]):
+            alone = train(TrainConfig(p=p, seed=3 + k, **common), tmp_path / f"k1_{k}", progress=False)
+            for name in ("W_in", "W_out", "b"):
+                a, b = getattr(alone.model, name)[0], getattr(together.model, name)[k]
+                assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (k, name, (a - b).abs().max())
+
     @pytest.mark.parametrize("kernel", ["dense", "sparse"])
     def test_resume_after_kill_gives_the_same_weights(self, tmp_path, kernel):
         # dense: one instance draws from a numpy stream (p <= 0.25), one from a torch generator (p > 0.25)
