@@ -379,6 +379,8 @@ def sample_instances_sparse(shape, ps, generators, *, dtype: torch.dtype = torch
         raise ValueError(f"every p must be in (0, 0.25] for sparse samples, got {list(ps)}")
     if batch * n_s >= 1 << 31:
         raise ValueError(f"batch * n_s must be below 2^31 for sparse samples, got {batch * n_s}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64 for sparse samples, got {dtype}")
     n = batch * n_s
     positions, values = _gap_entries(K, n, [float(p) for p in ps], list(generators), dtype)
     flat = positions.numpy()

@@ -311,6 +311,9 @@ class Trainer:
         streams = json.loads(meta.get("streams", "{}"))
         for k, g in enumerate(self.gens):
             if isinstance(g, np.random.Generator):
+                if str(k) not in streams:
+                    raise ValueError(f"the checkpoint has no data stream for instance {k}: it was written before "
+                                     "the CPU sampler kept one numpy stream per instance; start the run afresh")
                 g.bit_generator.state = streams[str(k)]
             else:
                 g.set_state(t[f"gen.{k}"].cpu())

@@ -245,6 +245,9 @@ class TestSampleInstances:
     def test_sparse_batch_rejects_bad_input(self, kw, name):
         from numerics.data import sample_instances_sparse
 
+        with pytest.raises(ValueError, match="dtype"):
+            sample_instances_sparse((1, 4, 4), [0.1], [torch.Generator()], dtype=torch.int32)
+
         args = dict(shape=(2, 8, 8), ps=[0.1, 0.1])
         args.update(kw)
         gens = [torch.Generator() for _ in args["ps"]]

@@ -169,6 +169,15 @@ class TestTraining:
             with pytest.raises(ValueError, match="kernel"):
                 TrainConfig(n_s=8, n_d=2, **kw)
 
+    def test_a_checkpoint_without_data_streams_is_refused(self, tmp_path):
+        from numerics.train import Trainer
+
+        cfg = TrainConfig(n_s=16, n_d=4, p=0.1, batch=32, device="cpu")
+        tensors, meta = Trainer(cfg, torch.device("cpu")).to_tensors()
+        del meta["streams"]  # as an older version wrote it
+        with pytest.raises(ValueError, match="data stream"):
+            Trainer(cfg, torch.device("cpu")).load_tensors(tensors, meta)
+
     def test_load_run_round_trip(self, tmp_path):
         cfg = TrainConfig(n_s=16, n_d=4, p=0.1, batch=64, max_steps=200, window=100, checkpoint_every=0)
         run = train(cfg, tmp_path / "r", progress=False)
