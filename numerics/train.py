@@ -9,7 +9,7 @@ A run directory holds
   ``checkpoint_every`` steps and removed when the run ends;
 - ``weights.safetensors``  the final weights, W_in (K, n_d, n_s), W_out (K, n_s, n_d), b (K, n_s), p (K);
 - ``summary.json``  per instance: p, steps, why it stopped, the last window's loss and a held-out loss with
-  its standard error; plus device, timings and steps per second.
+  its standard error; plus device, step kernel, timings and steps per second.
 
 The stopping rule (paper sec. 2): at the end of every window of ``window`` steps, an instance stops once
 the mean loss of that window is no lower than the mean of the window before. An instance that stops keeps
@@ -439,7 +439,7 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
     _write_curve(out / "curve.csv", st.curve, W)
     steps_run = st.step - start_step
     summary = {
-        "n_s": n_s, "n_d": config.n_d, "r": config.r, "instances": K, "device": str(device),
+        "n_s": n_s, "n_d": config.n_d, "r": config.r, "instances": K, "device": str(device), "kernel": st.kernel_name,
         "steps": st.step, "steps_this_session": steps_run, "seconds_this_session": elapsed,
         "steps_per_second": steps_run / elapsed if elapsed > 0 else None,
         "instance": [

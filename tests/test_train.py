@@ -153,6 +153,10 @@ class TestTraining:
         for d, s in zip(runs["dense"].metrics["instance"], runs["sparse"].metrics["instance"]):
             assert s["loss"] == pytest.approx(d["loss"], rel=1e-3)
 
+    def test_the_summary_names_the_kernel(self, tmp_path):
+        run = train(_config(max_steps=100, window=50, kernel="sparse"), tmp_path / "r", progress=False)
+        assert run.metrics["kernel"] == "sparse"
+
     def test_kernel_choice(self):
         from numerics.train import SPARSE_MAX_P, SPARSE_MIN_NS, choose_kernel
 
