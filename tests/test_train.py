@@ -279,6 +279,15 @@ def test_min_steps_delays_the_stopping_rule(tmp_path):
     assert late.metrics["instance"][0]["steps"] >= 1500
 
 
+def test_w_in_is_stored_feature_major(tmp_path):
+    # the sparse kernel reads and writes rows of W_in^T: the layout survives dtype changes and load_run
+    m = ToyModel(12, 3, instances=2)
+    assert m.W_in.shape == (2, 3, 12) and m.W_in.transpose(1, 2).is_contiguous()
+    assert m.double().W_in.transpose(1, 2).is_contiguous()
+    run = train(_config(max_steps=50, window=50, kernel="sparse"), tmp_path / "r", progress=False)
+    assert run.model.W_in.transpose(1, 2).is_contiguous()
+
+
 def test_inits():
     t = ToyModel(40, 10, instances=2, seeds=[1, 2])
     assert torch.equal(t.W_out, t.W_in.transpose(1, 2))  # the default starts W_out at W_in^T
