@@ -4,14 +4,18 @@ import subprocess
 import sys
 
 
-def test_theory_imports_no_torch_and_no_sibling():
+def _loaded_after_import(modules: str, forbidden: tuple[str, ...]) -> str:
+    """Import ``modules`` in a fresh interpreter; the forbidden modules that came with them, comma-separated."""
     code = (
-        "import sys, theory, theory.symbolic, theory.__main__\n"
-        "bad = [m for m in ('torch', 'numerics', 'verify') if m in sys.modules]\n"
+        f"import sys, {modules}\n"
+        f"bad = [m for m in {forbidden!r} if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_theory_imports_no_torch_and_no_sibling():
+    assert _loaded_after_import("theory, theory.symbolic, theory.__main__", ("torch", "numerics", "verify")) == ""
 
 
 def test_public_names_are_exported():
@@ -22,13 +26,8 @@ def test_public_names_are_exported():
 
 
 def test_numerics_imports_neither_theory_nor_verify():
-    code = (
-        "import sys, numerics, numerics.__main__, numerics.sae, numerics.experiments, numerics.plots\n"
-        "bad = [m for m in ('theory', 'verify') if m in sys.modules]\n"
-        "print(','.join(bad))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    modules = "numerics, numerics.__main__, numerics.sae, numerics.experiments, numerics.plots"
+    assert _loaded_after_import(modules, ("theory", "verify")) == ""
 
 
 def test_numerics_and_verify_export_documented_names():
