@@ -324,6 +324,7 @@ class SparseFeatures:
 
     def transposed(self, k: int) -> torch.Tensor:
         """x_k^T, (n_s, batch), as a sparse CSR tensor (computed once, then cached)."""
+        k = check_int(k, "k", low=0, high=self.shape[0] - 1)
         if k not in self._cols:
             x = self.rows[k]
             self._cols[k] = _transpose_csr(x.crow_indices().numpy(), x.col_indices().numpy(), x.values(),

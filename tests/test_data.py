@@ -247,6 +247,8 @@ class TestSampleInstances:
 
         with pytest.raises(ValueError, match="dtype"):
             sample_instances_sparse((1, 4, 4), [0.1], [torch.Generator()], dtype=torch.int32)
+        with pytest.raises(ValueError, match="k must be"):
+            sample_instances_sparse((1, 4, 4), [0.1], [torch.Generator()]).transposed(1)
 
         args = dict(shape=(2, 8, 8), ps=[0.1, 0.1])
         args.update(kw)
