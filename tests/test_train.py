@@ -308,3 +308,34 @@ def test_feature_dimensionality():
     assert feature_dimensionality(w).tolist() == [0.5, 0.5, 1.0, 0.0]
     with pytest.raises(ValueError, match="W_in"):
         feature_dimensionality(torch.ones(3))
+
+
+@pytest.mark.parametrize("kernel", ["dense", "sparse"])
+def test_trainer_steps_match_autograd_and_plain_adam(kernel):
+    # the Trainer's steps (hand-written gradients, fused Adam through a contiguous alias of the
+    # feature-major W_in) against autograd and torch's unfused Adam on plain contiguous copies
+    from numerics.train import Trainer
+
+    cfg = TrainConfig(n_s=24, n_d=6, p=[0.1, 0.2], batch=16, lr=1e-2, dtype="float64", checkpoint_every=0,
+                      kernel=kernel)
+    tr = Trainer(cfg, torch.device("cpu"))
+    ref = {n: p.detach().clone().contiguous().requires_grad_() for n, p in tr.model.named_parameters()}
+    opt = torch.optim.Adam(ref.values(), lr=1e-2, foreach=False)
+    ref_model = ToyModel(24, 6, instances=2).double()
+    batches = []
+    draw = tr.sample
+    tr.sample = lambda: batches.append(draw()) or batches[-1]
+    for _ in range(3):
+        tr.train_step()
+        x = batches[-1].to_dense() if kernel == "sparse" else batches[-1]
+        with torch.no_grad():
+            for n, p in ref_model.named_parameters():
+                p.copy_(ref[n])
+        loss = ((ref_model(x) - x) ** 2).mean(dim=(1, 2)).sum()
+        grads = torch.autograd.grad(loss, list(ref_model.parameters()))
+        for (n, _), g in zip(ref_model.named_parameters(), grads):
+            ref[n].grad = g.contiguous()
+        opt.step()
+    for n, p in tr.model.named_parameters():
+        assert not torch.equal(p, ref_model.get_parameter(n))  # it moved in the last step
+        assert torch.allclose(p, ref[n], rtol=1e-9, atol=1e-12), n
