@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-
+import scipy.sparse
 import torch
 
 from ._validation import check_int, check_positive
@@ -352,15 +352,13 @@ def _rows_csr(local: np.ndarray, values: torch.Tensor, batch: int, n_s: int) -> 
 
 
 def _transpose_csr(crow: np.ndarray, col: np.ndarray, values: torch.Tensor, batch: int, n_s: int) -> torch.Tensor:
-    """x^T as CSR from x's CSR arrays: the entries ordered by column, then row. They are in row order already,
-    so a stable sort by column does it; numpy sorts 16-bit keys by radix (linear time), far faster than a
-    comparison sort."""
-    order = np.argsort(col.astype(np.uint16) if n_s <= 1 << 16 else col, kind="stable")
-    row = np.repeat(np.arange(batch, dtype=np.int32), np.diff(crow))
-    ccol = np.zeros(n_s + 1, dtype=np.int32)
-    np.cumsum(np.bincount(col, minlength=n_s), out=ccol[1:])
-    # numpy's take is single-threaded but ~3x faster here than torch's indexing
-    return _csr(ccol, np.take(row, order), torch.from_numpy(np.take(values.numpy(), order)), (n_s, batch))
+    """x^T as CSR from x's CSR arrays: the entries ordered by column, then row. scipy's CSR -> CSC
+    conversion is a compiled counting sort (linear, one pass over the entries); it measured 2.3-2.5x
+    faster than numpy's stable radix argsort and two takes (benchmarks/README.md)."""
+    t = scipy.sparse.csr_matrix((values.numpy(), col, crow), shape=(batch, n_s)).tocsc()
+    index = np.int32 if max(t.indptr.dtype.itemsize, t.indices.dtype.itemsize) == 4 else np.int64
+    return _csr(t.indptr.astype(index, copy=False), t.indices.astype(index, copy=False), torch.from_numpy(t.data),
+                (n_s, batch))
 
 
 def sample_instances_sparse(shape, ps, generators, *, dtype: torch.dtype = torch.float32) -> SparseFeatures:
