@@ -164,22 +164,24 @@ class StepKernel:
         return losses
 
 
-# "auto" picks the sparse kernel from this many features and up to this p (benchmarks/README.md: at
-# n_s = 1024 and p = 0.05 a step is ~1.2x faster than dense; at n_s = 512, or at p = 0.1, the two are even).
-SPARSE_MIN_NS = 1024
-SPARSE_MAX_P = 0.075
+# "auto" picks the sparse kernel from n_s features up to p, for each (n_s, p) here: where it measured
+# faster than dense on the 2-core CPU (benchmarks/README.md). At n_s = 512: 1.10-1.18x at p <= 0.05, even
+# at 0.075; at 1024: 1.14x at p = 0.075, even at 0.1, slower at 0.15; below 512, slower.
+SPARSE_WHERE = ((512, 0.05), (1024, 0.075))
 
 
 def choose_kernel(config: TrainConfig, device: torch.device) -> str:
     """The step kernel a run uses, "dense" or "sparse": ``config.kernel``, or for "auto" sparse on the CPU
-    when n_s >= SPARSE_MIN_NS and every p <= SPARSE_MAX_P (where it measured faster), else dense."""
+    when n_s >= n and every p <= p_max for some (n, p_max) in SPARSE_WHERE (where it measured faster),
+    else dense."""
     if config.kernel == "sparse":
         if device.type != "cpu":
             raise ValueError(f"kernel 'sparse' runs on the CPU, but device {config.device!r} is {device}")
         return "sparse"
     if config.kernel == "dense":
         return "dense"
-    fast = config.n_s >= SPARSE_MIN_NS and max(config.p_list) <= SPARSE_MAX_P
+    p = max(config.p_list)
+    fast = any(config.n_s >= n and p <= p_max for n, p_max in SPARSE_WHERE)
     return "sparse" if device.type == "cpu" and fast else "dense"
 
 

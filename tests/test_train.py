@@ -158,14 +158,18 @@ class TestTraining:
         assert run.metrics["kernel"] == "sparse"
 
     def test_kernel_choice(self):
-        from numerics.train import SPARSE_MAX_P, SPARSE_MIN_NS, choose_kernel
+        from numerics.train import SPARSE_WHERE, choose_kernel
 
         cpu, cuda = torch.device("cpu"), torch.device("cuda")
-        big = dict(n_s=SPARSE_MIN_NS, r=0.25)
-        assert choose_kernel(TrainConfig(p=SPARSE_MAX_P, **big), cpu) == "sparse"
-        assert choose_kernel(TrainConfig(p=[0.01, 2 * SPARSE_MAX_P], **big), cpu) == "dense"
-        assert choose_kernel(TrainConfig(p=0.01, n_s=SPARSE_MIN_NS // 2, r=0.25), cpu) == "dense"
-        assert choose_kernel(TrainConfig(p=0.01, **big), cuda) == "dense"
+        assert SPARSE_WHERE == tuple(sorted(SPARSE_WHERE))  # more features: sparse up to a larger p
+        for n, p_max in SPARSE_WHERE:
+            assert choose_kernel(TrainConfig(p=p_max, n_s=n, r=0.25), cpu) == "sparse"
+            assert choose_kernel(TrainConfig(p=[0.01, p_max], n_s=2 * n, r=0.25), cpu) == "sparse"
+            assert choose_kernel(TrainConfig(p=[0.01, 2 * p_max], n_s=n, r=0.25), cpu) == "dense"
+            assert choose_kernel(TrainConfig(p=0.01, n_s=n, r=0.25), cuda) == "dense"
+        n, p_max = SPARSE_WHERE[-1]
+        assert choose_kernel(TrainConfig(p=p_max, n_s=n - 1, n_d=n // 4), cpu) == "dense"  # p too large below n
+        assert choose_kernel(TrainConfig(p=0.01, n_s=SPARSE_WHERE[0][0] // 2, r=0.25), cpu) == "dense"
         assert choose_kernel(TrainConfig(p=0.2, n_s=8, n_d=2, kernel="sparse"), cpu) == "sparse"
         with pytest.raises(ValueError, match="kernel"):
             choose_kernel(TrainConfig(p=0.01, n_s=8, n_d=2, kernel="sparse"), cuda)
