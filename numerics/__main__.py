@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lr", type=float, default=None)
         p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
         p.add_argument("--kernel", choices=("auto", "dense", "sparse"), default=None,
-                       help="the step kernel (default auto: sparse on the CPU for n_s >= 1024 and small p)")
+                       help="the step kernel (default auto: sparse on the CPU where it measured faster, from n_s = 512 at small p)")
         if name == "train":
             p.add_argument("--nd", type=int, default=None)
             p.add_argument("--instances", type=int, default=None)
