@@ -60,9 +60,8 @@ def bench_steps(n_s: int, device, reps: int, batch: int = 1024) -> dict:
 
     The fraction of peak is paired: each block of steps is divided by the larger of two short matmul
     timings taken just before and just after it, and the median over blocks is reported; so is the data
-    share (a block of sampling against the block of steps before it). The CPU's
-    phases last minutes, so a peak measured at the start of the run says little about a block timed a
-    minute later."""
+    share (a block of sampling against the block of steps before it). The CPU's phases last minutes, so
+    a peak measured at the start of the run says little about a block timed a minute later."""
     kernels = ["dense", "sparse"] if device.type == "cpu" else ["dense"]
     cfgs = {k: TrainConfig(n_s=n_s, r=0.25, p=0.05, batch=batch, device=device.type, checkpoint_every=0, kernel=k)
             for k in kernels + ["auto"]}
