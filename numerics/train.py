@@ -165,7 +165,7 @@ class StepKernel:
 
 
 # "auto" picks the sparse kernel from n_s features up to p, for each (n_s, p) here: where it measured
-# faster than dense on the 2-core CPU (benchmarks/README.md). At n_s = 512: 1.10-1.18x at p <= 0.05, even
+# faster than dense on the 2-core CPU (benchmarks/README.md). At n_s = 512: 1.08-1.18x at p <= 0.05, even
 # at 0.075; at 1024: 1.14x at p = 0.075, even at 0.1, slower at 0.15; below 512, slower.
 SPARSE_WHERE = ((512, 0.05), (1024, 0.075))
 
