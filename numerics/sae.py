@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from ._validation import check_int, check_positive, check_real, resolve_device
 from .io import read_json, save_weights, load_weights, write_json
+from .train import _adam  # torch's Adam, fused where the build supports it
 
 __all__ = [
     "SAEDataConfig",
@@ -514,14 +515,6 @@ class SAEResult:
                                            "mean_active", "seconds", "seconds_per_step")}
         d["dict_size"] = self.config.dict_size
         return d
-
-
-def _adam(params, lr):
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
 
 
 @torch.no_grad()
