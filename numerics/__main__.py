@@ -142,7 +142,7 @@ def _cmd_sweep(args):
         v = getattr(args, name)
         if v is not None:
             kw[name] = v
-    index = sweep(args.ns, args.p, args.r, args.out, progress=not args.quiet, **kw)
+    index = sweep(args.ns, args.p, args.r, args.out, seeds=args.seeds, progress=not args.quiet, **kw)
     return index if args.json else {"out": str(args.out), "runs": len({e["run"] for e in index["entries"]}),
                                     "points": len(index["entries"])}
 
@@ -231,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
         p.add_argument("--kernel", choices=("auto", "dense", "sparse"), default=None,
                        help="the step kernel (default auto: sparse on the CPU where it measured faster, from n_s = 512 at small p)")
+        if name == "sweep":
+            p.add_argument("--seeds", type=int, default=1,
+                           help="independent replicas of every (p, r), seeded --seed + instance (default 1)")
         if name == "train":
             p.add_argument("--nd", type=int, default=None)
             p.add_argument("--instances", type=int, default=None)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .config import TrainConfig
-from ._validation import check_probability
+from ._validation import check_int, check_probability
 from .io import write_json
 from .symmetry import row_statistics, unlearned_features
 from .train import train
@@ -21,11 +21,14 @@ def _train_or_resume(config: TrainConfig, out: Path, progress: bool):
     return train(config, out, resume=(out / "config.json").exists(), progress=progress)
 
 
-def sweep(n_s: int, ps, rs, out_dir, *, progress: bool = True, **train_kw) -> dict:
-    """Train toy models on the grid ps x rs at one n_s, one run per n_d holding one instance per p.
+def sweep(n_s: int, ps, rs, out_dir, *, seeds: int = 1, progress: bool = True, **train_kw) -> dict:
+    """Train toy models on the grid ps x rs at one n_s, ``seeds`` independent replicas of each, one run
+    per n_d holding one instance per (replica, p).
 
-    The runs sharing (n_s, n_d) train together as instances. Writes ``out_dir/n_d=<n_d>/`` run
-    directories and ``out_dir/index.json`` (one entry per (p, r): the run, the instance and its loss).
+    The runs sharing (n_s, n_d) train together as instances: instance k = s len(ps) + i is replica s of
+    ps[i], seeded ``seed + k`` (``train_kw["seed"]``, default 0), so replica 0 is the one-seed sweep.
+    Writes ``out_dir/n_d=<n_d>/`` run directories and ``out_dir/index.json`` (one entry per
+    (p, r, replica): the run, the instance, its seed and its loss).
     """
     ps = [float(p) for p in ps]
     rs = [float(r) for r in rs]
@@ -33,6 +36,7 @@ def sweep(n_s: int, ps, rs, out_dir, *, progress: bool = True, **train_kw) -> di
         raise ValueError("ps must hold at least one p")
     if not rs:
         raise ValueError("rs must hold at least one r")
+    seeds = check_int(seeds, "seeds", low=1)
     out = Path(out_dir)
     by_nd: dict[int, list[float]] = {}
     for r in rs:
@@ -40,14 +44,15 @@ def sweep(n_s: int, ps, rs, out_dir, *, progress: bool = True, **train_kw) -> di
         by_nd.setdefault(cfg.n_d, []).append(r)
     entries = []
     for n_d, r_group in sorted(by_nd.items()):
-        cfg = TrainConfig(n_s=n_s, n_d=n_d, p=ps, **train_kw)
+        cfg = TrainConfig(n_s=n_s, n_d=n_d, p=ps * seeds, **train_kw)
         run = _train_or_resume(cfg, out / f"n_d={n_d}", progress)
-        for k, p in enumerate(ps):
+        for k, p in enumerate(cfg.p_list):
             inst = run.metrics["instance"][k]
             for r in r_group:
                 entries.append({"p": p, "r": r, "n_s": n_s, "n_d": n_d, "run": f"n_d={n_d}", "instance": k,
-                                "loss": inst["loss"], "loss_se": inst["loss_se"], "steps": inst["steps"]})
-    index = {"n_s": n_s, "ps": ps, "rs": rs, "entries": entries}
+                                "replica": k // len(ps), "seed": cfg.seeds[k], "loss": inst["loss"],
+                                "loss_se": inst["loss_se"], "steps": inst["steps"]})
+    index = {"n_s": n_s, "ps": ps, "rs": rs, "seeds": seeds, "entries": entries}
     write_json(out / "index.json", index)
     return index
 

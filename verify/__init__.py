@@ -1,34 +1,32 @@
-"""Theory against trained models: the paper's claims checked, its figures reproduced, one report.
+"""Theory against trained models: the paper's claims declared, measured and judged; one report.
 
 The only package that imports both :mod:`theory` and :mod:`numerics`; nothing imports it.
-``python -m verify report --profile quick --out report/``.
+``python -m verify report --profile quick --out report/`` measures and judges;
+``python -m verify judge report/`` re-judges stored measurements.
 """
 
-from .claims import Claim, Comparison
-from .comparisons import (
-    bounds_vs_trained,
-    fig3_point,
-    loss_vs_ratio,
-    p2_over_r_scaling,
-    rug_properties,
-    sae_recovery,
-    symmetry_vs_ns,
-)
+from . import comparisons  # noqa: F401  (registers every comparison and claim)
+from .claims import CLAIMS, COMPARISONS, Claim, Comparison, Criterion, Point, Regime, Verdict
 from .profiles import PROFILES, Profile, get_profile
-from .report import run_report
+from .report import STAGES, judge, judge_report, run_report
+from .stats import CONFIDENCE, Estimate
 
 __all__ = [
+    "CLAIMS",
+    "COMPARISONS",
+    "CONFIDENCE",
     "Claim",
     "Comparison",
+    "Criterion",
+    "Estimate",
     "PROFILES",
+    "Point",
     "Profile",
-    "bounds_vs_trained",
-    "fig3_point",
+    "Regime",
+    "STAGES",
+    "Verdict",
     "get_profile",
-    "loss_vs_ratio",
-    "p2_over_r_scaling",
-    "rug_properties",
+    "judge",
+    "judge_report",
     "run_report",
-    "sae_recovery",
-    "symmetry_vs_ns",
 ]

@@ -1,4 +1,5 @@
-"""Command line of :mod:`verify`: ``python -m verify report --profile quick|paper --out report/``.
+"""Command line of :mod:`verify`: ``python -m verify report --profile quick|paper --out report/`` (measure and
+judge) and ``python -m verify judge report/`` (re-judge stored measurements, computing nothing).
 
 Bad input prints one line to stderr and exits with status 2.
 """
@@ -34,8 +35,46 @@ def main(argv=None) -> int:
                    help="override the step from which the stopping rule applies")
     p.add_argument("--lr-factor", dest="lr_factor", type=float, default=None,
                    help="override the profile's multiple of the paper's learning rate")
+    p.add_argument("--seed", type=int, default=None, help="root seed of every stage (default: the profile's, 0)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="independent seeds per trained configuration (default: the profile's, 3)")
+    j = sub.add_parser("judge", help="re-judge a report's stored measurements with the current claims")
+    j.add_argument("report_dir", type=Path)
+    j.add_argument("--out", type=Path, default=None, help="where to write summary.json and README.md "
+                   "(default: the report itself)")
+    s = sub.add_parser("stability", help="run a profile from several root seeds and compare every verdict")
+    s.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    s.add_argument("--seeds", default="0,1,2", help="comma-separated root seeds (default 0,1,2)")
+    s.add_argument("--out", type=Path, default=Path("stability"))
+    s.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    from .report import run_report
+    from .report import judge_report, run_report
+
+    if args.command == "stability":
+        from .stability import stability
+
+        try:
+            seeds = [int(v) for v in args.seeds.split(",") if v.strip()]
+        except ValueError:
+            sys.stderr.write(f"python -m verify stability: error: --seeds must be integers, got {args.seeds!r}\n")
+            return 2
+        try:
+            res = stability(args.profile, args.out, seeds, progress=not args.quiet)
+        except ValueError as exc:
+            sys.stderr.write(f"python -m verify stability: error: {exc}\n")
+            return 2
+        c = res["counts"]
+        print(f"{c['stable']} stable, {c['wavers']} waver, {c['contradicts']} contradict -> {args.out / 'stability.md'}")
+        return 0
+
+    if args.command == "judge":
+        try:
+            summary = judge_report(args.report_dir, args.out)
+        except (ValueError, OSError) as exc:
+            sys.stderr.write(f"python -m verify judge: error: {exc}\n")
+            return 2
+        print(_counts_line(summary, (args.out or args.report_dir) / "README.md"))
+        return 0
 
     try:
         only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
@@ -46,9 +85,14 @@ def main(argv=None) -> int:
 
         profile = get_profile(args.profile)
         overrides = {k: v for k, v in (("max_steps", args.max_steps), ("lr_factor", args.lr_factor),
-                                                            ("min_steps", args.min_steps)) if v is not None}
+                                       ("min_steps", args.min_steps), ("seed", args.seed), ("seeds", args.seeds))
+                     if v is not None}
         if "max_steps" in overrides and overrides["max_steps"] < 1:
             raise ValueError(f"--max-steps must be >= 1, got {overrides['max_steps']}")
+        if "seeds" in overrides and not 1 <= overrides["seeds"] <= 100:
+            raise ValueError(f"--seeds must be in [1, 100], got {overrides['seeds']}")
+        if "seed" in overrides and not 0 <= overrides["seed"] <= 10**6:
+            raise ValueError(f"--seed must be in [0, 1000000], got {overrides['seed']}")
         if "lr_factor" in overrides and not overrides["lr_factor"] > 0:
             raise ValueError(f"--lr-factor must be > 0, got {overrides['lr_factor']}")
         if overrides:
@@ -58,9 +102,13 @@ def main(argv=None) -> int:
     except ValueError as exc:
         sys.stderr.write(f"python -m verify {args.command}: error: {exc}\n")
         return 2
-    c = summary["counts"]
-    print(f"{c['pass']} pass, {c['fail']} fail, {c['refuted']} refuted, {c['info']} info -> {args.out / 'README.md'}")
+    print(_counts_line(summary, args.out / "README.md"))
     return 0
+
+
+def _counts_line(summary: dict, page: Path) -> str:
+    counts = summary["counts"]
+    return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n) + f" -> {page}"
 
 
 if __name__ == "__main__":

@@ -41,10 +41,13 @@ def draw_symmetry_vs_ns(table, profile, out: Path) -> str:
     for ax, (key, label) in zip(axes, keys):
         for i, p in enumerate(profile.grid_ps):
             for j, r in enumerate(profile.grid_rs):
-                pts = sorted((row["n_s"], row[key]) for row in table if row["p"] == p and row["r"] == r)
-                if pts:
-                    ax.loglog([a for a, _ in pts], [max(b, 1e-16) for _, b in pts], marker="o",
-                              color=f"C{i}", ls=["-", "--", ":"][j % 3], label=f"p={p:g}, r={r:g}")
+                pts = [(row["n_s"], max(row[key], 1e-16)) for row in table
+                       if row["p"] == p and row["r"] == r and row[key] is not None]
+                if pts:  # every seed as a dot, the geometric mean over seeds as the line
+                    ns = sorted({a for a, _ in pts})
+                    gm = [float(np.exp(np.mean([np.log(b) for a, b in pts if a == n]))) for n in ns]
+                    ax.loglog([a for a, _ in pts], [b for _, b in pts], ".", color=f"C{i}", alpha=0.4)
+                    ax.loglog(ns, gm, marker="o", color=f"C{i}", ls=["-", "--", ":"][j % 3], label=f"p={p:g}, r={r:g}")
         ax.set_xlabel("n_s")
         ax.set_title(label)
     axes[0].legend(fontsize=6)

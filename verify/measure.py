@@ -13,13 +13,12 @@ import numpy as np
 import torch
 
 import theory
-from numerics import (TrainConfig, load_run, macroscopic_params, row_statistics, symmetry_stats, train,
-                      unlearned_features)
+from numerics import load_run, macroscopic_params, row_statistics, symmetry_stats, unlearned_features
 from numerics.experiments import sweep
 
 from .profiles import Profile
 
-__all__ = ["train_kwargs", "train_sweep", "train_single", "measure_instance", "per_row_theory_loss"]
+__all__ = ["train_kwargs", "train_sweep", "measure_instance", "per_row_theory_loss"]
 
 
 def train_kwargs(profile: Profile, n_s: int) -> dict:
@@ -28,9 +27,11 @@ def train_kwargs(profile: Profile, n_s: int) -> dict:
                 device=profile.device, checkpoint_every=1000 if profile.max_steps >= 1000 else 0)
 
 
-def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: bool) -> list[dict]:
-    """Train (or load) the models of a (p, r) grid at n_s; measure every instance."""
-    index = sweep(n_s, ps, rs, out_dir, progress=progress, **train_kwargs(profile, n_s))
+def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: bool, offset: int = 0) -> list[dict]:
+    """Train (or load) the models of a (p, r) grid at n_s, ``profile.seeds`` replicas each (seeded from
+    ``stage_seed``: 1000 profile.seed + offset); measure every instance (its record carries its seed)."""
+    index = sweep(n_s, ps, rs, out_dir, seeds=profile.seeds, seed=1000 * profile.seed + offset, progress=progress,
+                  **train_kwargs(profile, n_s))
     runs = {}
     records = []
     for e in index["entries"]:
@@ -39,13 +40,6 @@ def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: boo
         rec["r"] = e["r"]
         records.append(rec)
     return records
-
-
-def train_single(profile: Profile, n_s: int, r: float, p: float, out_dir: Path, progress: bool) -> tuple:
-    """Train (or load) one model; return the run and its measurement."""
-    cfg = TrainConfig(n_s=n_s, r=r, p=p, **train_kwargs(profile, n_s))
-    run = train(cfg, out_dir, resume=(Path(out_dir) / "config.json").exists(), progress=progress)
-    return run, measure_instance(run, 0, ks_samples=profile.ks_samples)
 
 
 def per_row_theory_loss(diag, effective_bias, sigma, p: float) -> float:
@@ -84,7 +78,7 @@ def measure_instance(run, k: int, *, ks_samples: int = 2000) -> dict:
     n_s = cfg.n_s
     off_mean_rows = (off.sum(1) / (n_s - 1)).numpy()
     return {
-        "n_s": n_s, "n_d": cfg.n_d, "r": cfg.r, "p": p, "steps": inst["steps"], "stopped_by": inst["stopped_by"],
+        "n_s": n_s, "n_d": cfg.n_d, "r": cfg.r, "p": p, "seed": cfg.seeds[k], "steps": inst["steps"], "stopped_by": inst["stopped_by"],
         "loss": inst["loss"], "loss_se": inst["loss_se"],
         "macroscopic": mp.as_dict(), "symmetry": ss.as_dict(),
         "dead_features": dead,

@@ -1,9 +1,11 @@
-"""The report: run every comparison of a profile (resumably), then write summary.json, README.md and the
-figures into one directory.
+"""The report: measure every comparison of a profile (resumably), then judge the declared claims on the
+stored measurements and write summary.json, README.md and the figures into one directory.
 
-Stages and their results live in ``OUT/stages/<name>.json`` (written atomically); a stage whose file
-exists for the same profile is loaded, not recomputed, and trained runs resume from their checkpoints.
-So an interrupted report picks up where it stopped.
+Measuring and judging are separate. Stages and their data live in ``OUT/stages/<name>.json`` (written
+atomically); a stage whose file exists for the same profile is loaded, not recomputed, and trained runs
+resume from their checkpoints, so an interrupted report picks up where it stopped. :func:`judge_report`
+(``python -m verify judge OUT``) re-judges the stored data with the current claims without computing
+anything; on an unchanged report it writes the same summary.json, byte for byte.
 """
 
 from __future__ import annotations
@@ -18,19 +20,32 @@ from tqdm.auto import tqdm
 
 from numerics.io import atomic_write_text, read_json, write_json
 
-from . import comparisons as C
-from .claims import Comparison
+from . import comparisons as _registered  # noqa: F401  (registers the comparisons and their claims)
+from .claims import COMPARISONS, STATUSES, Comparison, claims_of, clean
+from .comparisons import Context
 from .measure import train_sweep
 from .profiles import Profile, get_profile
+from .render import render_markdown
 
-__all__ = ["run_report", "STAGES"]
+__all__ = ["run_report", "judge_report", "judge", "STAGES"]
 
-STAGES = ("rug_properties", "loss_vs_ratio", "grid", "symmetry_vs_ns", "bounds_vs_trained", "fig3_point",
-          "p2_over_r_scaling", "sae_recovery")
+
+def _stages() -> tuple:
+    names = []
+    for name, spec in COMPARISONS.items():
+        if spec.needs_grid and "grid" not in names:
+            names.append("grid")
+        names.append(name)
+    return tuple(names)
+
+
+#: the report's stages in order: the registered comparisons, with the trained grid before the first that
+#: reads it
+STAGES = _stages()
 
 
 def machine_info() -> dict:
-    """Where this process runs: recorded with every stage and in the summary."""
+    """Where this process runs: recorded with every stage."""
     return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
             "threads": torch.get_num_threads()}
@@ -41,6 +56,16 @@ def _as_saved(obj):
     return json.loads(json.dumps(obj))
 
 
+def _read_stage(path: Path) -> dict:
+    try:
+        saved = read_json(path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"stage file {path} cannot be read ({exc}); recompute it with --redo {path.stem}") from exc
+    if not isinstance(saved, dict) or "result" not in saved:
+        raise ValueError(f"stage file {path} has no 'result'; recompute it with --redo {path.stem}")
+    return saved
+
+
 def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = False, reuse_any: bool = False,
             made: dict | None = None, fresh: bool = False):
     """A stage's result: loaded from OUT/stages/<name>.json when it was made with this profile (or with
@@ -49,7 +74,7 @@ def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = Fals
     ``fresh`` recomputes it whatever is saved."""
     path = out / "stages" / f"{name}.json"
     if path.exists() and not fresh:
-        saved = read_json(path)
+        saved = _read_stage(path)
         if reuse_any or saved.get("profile") == _as_saved(profile.as_dict()):
             if made is not None:
                 made[name] = saved.get("made")
@@ -65,9 +90,17 @@ def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = Fals
     return result if raw else Comparison.from_dict(result)
 
 
+def _measure(name: str, ctx: Context) -> Comparison:
+    spec = COMPARISONS[name]
+    t0 = time.perf_counter()
+    data, figures = spec.run(ctx)
+    return Comparison(name, spec.title, data, figures, time.perf_counter() - t0)
+
+
 def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=None, runs_dir=None,
                redo=()) -> dict:
-    """Run the profile's comparisons into ``out_dir``; return the summary (also written as summary.json).
+    """Measure the profile's comparisons into ``out_dir``, judge them; return the summary (also written as
+    summary.json, with README.md).
 
     only : a subset of :data:`STAGES` to run (the "grid" stage is added when a comparison needs it);
         stages already in ``out_dir`` are reported too. runs_dir : where trained runs (weights and
@@ -84,113 +117,94 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
         if names - set(STAGES):
             raise ValueError(f"{arg} must name stages among {', '.join(STAGES)}; "
                              f"got {', '.join(sorted(names - set(STAGES)))}")
+    on_grid = {name for name, spec in COMPARISONS.items() if spec.needs_grid}
     if "grid" in redo:  # the comparisons built on the grid's records are redone with it
-        redo |= {"symmetry_vs_ns", "bounds_vs_trained"}
+        redo |= on_grid
     wanted |= redo
-    if wanted & {"symmetry_vs_ns", "bounds_vs_trained"}:
+    if wanted & on_grid:
         wanted.add("grid")
-    work = Path(runs_dir) if runs_dir is not None else out
+    ctx = Context(profile, out, Path(runs_dir) if runs_dir is not None else out, progress)
     stage_names = [s for s in STAGES if s in wanted or (out / "stages" / f"{s}.json").exists()]
-    t0 = time.perf_counter()
     bar = tqdm(stage_names, desc=f"verify ({profile.name})", unit="stage", disable=not progress)
     results: dict[str, Comparison] = {}
     made: dict[str, dict | None] = {}
-    records = None
 
     def grid(keep, fresh):
         recs = []
         for n_s in profile.grid_ns:  # one stage file per n_s: an interrupted grid keeps what it finished
             recs += _cached(out, f"grid_ns={n_s}", profile, lambda n_s=n_s: train_sweep(
-                profile, n_s, profile.grid_ps, profile.grid_rs, work / "runs" / f"grid_ns={n_s}", progress),
+                profile, n_s, profile.grid_ps, profile.grid_rs, ctx.work / "runs" / f"grid_ns={n_s}", progress),
                 raw=True, reuse_any=keep, fresh=fresh)
         return recs
 
-    comparisons = {  # the grid's records are read when the comparison runs, after the grid stage
-        "rug_properties": lambda: C.rug_properties(profile, out),
-        "loss_vs_ratio": lambda: C.loss_vs_ratio(profile, out, progress, work),
-        "symmetry_vs_ns": lambda: C.symmetry_vs_ns(profile, out, records),
-        "bounds_vs_trained": lambda: C.bounds_vs_trained(profile, out, records),
-        "fig3_point": lambda: C.fig3_point(profile, out, progress, work),
-        "p2_over_r_scaling": lambda: C.p2_over_r_scaling(profile, out),
-        "sae_recovery": lambda: C.sae_recovery(profile, out, progress, work),
-    }
     for name in bar:
         bar.set_postfix_str(name)
         keep = name not in wanted  # left out of --only but already in OUT: report it as it is
         fresh = name in redo
         if name == "grid":
-            records = _cached(out, name, profile, lambda: grid(keep, fresh), raw=True, reuse_any=keep, made=made,
-                              fresh=fresh)
+            ctx.records = _cached(out, name, profile, lambda: grid(keep, fresh), raw=True, reuse_any=keep,
+                                  made=made, fresh=fresh)
         else:
-            results[name] = _cached(out, name, profile, comparisons[name], reuse_any=keep, made=made, fresh=fresh)
+            results[name] = _cached(out, name, profile, lambda name=name: _measure(name, ctx), reuse_any=keep,
+                                    made=made, fresh=fresh)
     bar.close()
-    claims = [c.as_dict() | {"comparison": name} for name, res in results.items() for c in res.claims]
-    counts = {s: sum(c["status"] == s for c in claims) for s in ("pass", "fail", "refuted", "info")}
-    summary = {
-        "profile": profile.as_dict(),
-        "machine": machine_info(),
-        "stages_made": made,
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds_this_invocation": time.perf_counter() - t0,
-        "counts": counts,
+    return _write(out, judge(results, profile.as_dict(), made))
+
+
+def judge(results: dict[str, Comparison], profile: dict, made: dict) -> dict:
+    """Apply every registered claim to the measured comparisons: the summary (a pure function of its
+    arguments, so the same data always give the same summary)."""
+    profile = _as_saved(profile)
+    claims = []
+    for name, res in results.items():
+        claims += [c.judge(res.data, profile).as_dict() for c in claims_of(name)]
+    return clean({
+        "profile": profile,
+        "stages_made": {k: made.get(k) for k in sorted(made)},
+        "counts": {s: sum(c["status"] == s for c in claims) for s in STATUSES},
         "claims": claims,
         "comparisons": {name: res.as_dict() for name, res in results.items()},
-    }
+    })
+
+
+def _write(out: Path, summary: dict) -> dict:
     write_json(out / "summary.json", summary)
     atomic_write_text(out / "README.md", render_markdown(summary))
-    return summary
+    return read_json(out / "summary.json")
 
 
-def _fmt(v, digits: int = 4) -> str:
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    if isinstance(v, dict):
-        return "; ".join(f"{k}: {_fmt(x, digits)}" for k, x in v.items())
-    if isinstance(v, list):
-        if len(v) > 8:
-            return "[" + ", ".join(_fmt(x, 3) for x in v[:8]) + f", ... ({len(v)} values)]"
-        return "[" + ", ".join(_fmt(x, 3) for x in v) + "]"
-    return "" if v is None else str(v)
+def judge_report(report_dir, out_dir=None) -> dict:
+    """Re-judge a report's stored measurements with the current claims; write summary.json and README.md
+    into ``out_dir`` (default: the report itself). Nothing is trained or fitted.
 
-
-_BADGE = {"pass": "PASS", "fail": "FAIL", "refuted": "REFUTED", "info": "info"}
-
-
-def render_markdown(summary: dict) -> str:
-    """The readable page: what ran, a table of claims, then each comparison with its figures."""
-    prof = summary["profile"]
-    c = summary["counts"]
-    lines = [
-        "# The Persian Rug, checked",
-        "",
-        f"Profile **{prof['name']}**: {prof['description']}. Assembled {summary['date']} on "
-        f"{summary['machine']['device']} ({summary['machine']['platform']}, torch {summary['machine']['torch']}); "
-        "each section ends with where and when its stage was computed.",
-        "",
-        f"**{c['pass']} pass, {c['fail']} fail, {c['refuted']} refuted, {c['info']} informational.** "
-        "pass: the measurement agrees with the paper within the stated tolerance; fail: it does not at this "
-        "profile's sizes; refuted: the statement is false (exactly, or beyond noise where it applies); "
-        "info: measured, no claim to judge. Every number below is computed by this run "
-        "(the paper's own figures appear only as expected values).",
-        "",
-        "| claim | paper | status | measured | expected | tolerance |",
-        "|---|---|---|---|---|---|",
-    ]
-    for cl in summary["claims"]:
-        lines.append(f"| `{cl['id']}` | {cl['source']} | **{_BADGE[cl['status']]}** | {_fmt(cl['measured'])} | "
-                     f"{_fmt(cl['expected'])} | {cl['tolerance']} |")
-    lines.append("")
-    for name, comp in summary["comparisons"].items():
-        lines += [f"## {comp['title']}", ""]
-        for cl in comp["claims"]:
-            lines.append(f"- **{_BADGE[cl['status']]}** `{cl['id']}`: {cl['statement']}"
-                         + (f" *{cl['note']}*" if cl.get("note") else ""))
-        lines.append("")
-        for fig in comp["figures"]:
-            lines += [f"![{name}]({fig})", ""]
-        stamp = (summary.get("stages_made") or {}).get(name)
-        lines.append(f"<sub>{comp['seconds']:.1f} s" + (f", {stamp['device']}, {stamp['date']}" if stamp else "")
-                     + "</sub>")
-        lines.append("")
-    lines += ["## Profile", "", "```json", json.dumps(prof, indent=2), "```", ""]
-    return "\n".join(lines)
+    Each comparison is read from ``stages/<name>.json``, or, where a report kept no stage file for it, from
+    the previous summary.json's ``comparisons``. The profile is the previous summary's (else a stage's)."""
+    src = Path(report_dir)
+    if not src.is_dir():
+        raise ValueError(f"report_dir {str(src)!r} is not a directory")
+    old = {}
+    if (src / "summary.json").exists():
+        try:
+            old = read_json(src / "summary.json")
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{src / 'summary.json'} cannot be read ({exc})") from exc
+    results: dict[str, Comparison] = {}
+    made: dict = {}
+    profile = old.get("profile")
+    for name in STAGES:
+        path = src / "stages" / f"{name}.json"
+        if path.exists():
+            saved = _read_stage(path)
+            made[name] = saved.get("made")
+            profile = profile or saved.get("profile")
+            if name != "grid":
+                results[name] = Comparison.from_dict(saved["result"])
+        elif name in (old.get("comparisons") or {}):
+            results[name] = Comparison.from_dict(old["comparisons"][name])
+            made[name] = (old.get("stages_made") or {}).get(name)
+    if not results:
+        raise ValueError(f"{src} holds no stage data (stages/*.json or summary.json); run the report first")
+    if profile is None:
+        raise ValueError(f"{src} records no profile")
+    made = {k: v for k, v in made.items() if k in results or k == "grid"}
+    return _write(Path(out_dir) if out_dir is not None else src, judge(results, profile, made))

@@ -1,0 +1,131 @@
+"""Fig. 2: the loss against r at fixed p: trained toy models (several seeds), rug models at a large n_s and
+at the trained n_s, L*(p, r), the linear baseline and the MMSE bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import theory
+
+from ..claims import Criterion, Point, claim, comparison
+from ..figures import draw_loss_vs_ratio
+from ..measure import train_sweep
+from ..stats import from_se, over_seeds
+from ._common import GAUSSIAN, SAME_CURVE, Context, group_by, ratio_from_se, ratio_over_seeds, replicas, rug_fit, stage_seed
+
+NAME = "loss_vs_ratio"
+
+
+def _mmse(p: float, sigma: float) -> float:
+    return float(theory.mmse_loss(p, sigma)) if np.isfinite(sigma) and sigma <= 1e3 else float("nan")
+
+
+@comparison(NAME, "Loss against compression ratio (fig. 2)")
+def loss_vs_ratio(ctx: Context):
+    profile, p, rs = ctx.profile, ctx.profile.fig2_p, list(ctx.profile.fig2_rs)
+    n_tr, n_rug = profile.fig2_trained_ns, profile.fig2_rug_ns
+    records = train_sweep(profile, n_tr, [p], rs, ctx.work / "runs" / "fig2", ctx.progress)
+    by_r = group_by(records, "r")
+    r_grid = np.linspace(0.02, 1.0, 50)
+    curve = {
+        "r": r_grid.tolist(),
+        "L_star": theory.optimal_loss(p, r_grid).tolist(),
+        "linear": theory.linear_loss(p, r_grid).tolist(),
+        "mmse": [_mmse(p, float(theory.welch_sigma(p, r))) for r in r_grid],
+    }
+    points = []
+    for i, r in enumerate(rs):
+        recs = sorted(by_r[(r,)], key=lambda rec: rec["seed"])
+        big = rug_fit(n_rug, r, p, profile, seed=stage_seed(profile, i))
+        same = rug_fit(n_tr, r, p, profile, seed=stage_seed(profile, 100 + i))
+        losses = [rec["loss"] for rec in recs]
+        sigmas = [rec["macroscopic"]["sigma_rms"] for rec in recs]
+        est = over_seeds(losses) if len(losses) > 1 else from_se(losses[0], recs[0]["loss_se"])
+        points.append({
+            "r": r, "seeds": [rec["seed"] for rec in recs], "trained_losses": losses,
+            "trained_loss_ses": [rec["loss_se"] for rec in recs], "trained_sigmas": sigmas,
+            "trained_mmse_own": [_mmse(p, s) for s in sigmas],
+            "trained_loss": est.value, "trained_se": est.se,  # for the figure
+            "rug_loss": big.loss, "rug_se": big.loss_se, "rug_a": big.a, "rug_b": big.b,
+            "rug_same_ns_loss": same.loss, "rug_same_ns_se": same.loss_se,
+            "L_star": float(theory.optimal_loss(p, r)), "linear": float(theory.linear_loss(p, r)),
+            "mmse": _mmse(p, float(theory.welch_sigma(p, r))),
+            "dead_features": [rec["dead_features"] for rec in recs],
+        })
+    fig = draw_loss_vs_ratio(p, curve, points, profile, ctx.out / "fig2_loss_vs_ratio.png")
+    return {"p": p, "trained_ns": n_tr, "rug_ns": n_rug, "points": points, "curve": curve}, [fig]
+
+
+def _sizes(data, profile):
+    """(trained n_s, rug n_s): stored with the data; older stage files have them in the profile only."""
+    return (data["trained_ns"] if "trained_ns" in data else profile["fig2_trained_ns"],
+            data["rug_ns"] if "rug_ns" in data else profile["fig2_rug_ns"])
+
+
+@claim(NAME, "fig2.trained_below_linear", statement="Trained ReLU toy models beat the optimal linear autoencoder "
+       "(1 - r) Var x at every r < 1.", source="sec. 2, fig. 2", quantity="trained loss per r, mean over seeds",
+       reference="theory.linear_loss(p, r)",
+       criterion=Criterion("at_most", 0.0, reason="strictly below: the paper's 'dramatically outperforms'"))
+def _below_linear(data, profile):
+    n_tr, _ = _sizes(data, profile)
+    return [Point(over_seeds(replicas(pt, "trained_losses", "trained_loss")), pt["linear"],
+                  {"n_s": n_tr, "p": data["p"], "r": pt["r"]}) for pt in data["points"] if pt["r"] < 1]
+
+
+@claim(NAME, "fig2.rug_matches_theory", statement="The Persian Rug model with optimised a, b attains the "
+       "macroscopic theory's L*(p, r).", source="sec. 4.2.2, fig. 2",
+       quantity="rug loss / L* per r (held-out loss and its standard error)", reference="1",
+       criterion=SAME_CURVE, regime=GAUSSIAN)
+def _rug_theory(data, profile):
+    _, n_rug = _sizes(data, profile)
+    return [Point(ratio_from_se(pt["rug_loss"], pt["rug_se"], pt["L_star"]), 1.0,
+                  {"n_s": n_rug, "p": data["p"], "r": pt["r"]}) for pt in data["points"]]
+
+
+@claim(NAME, "fig2.trained_matches_rug", statement="The loss curve of trained models and of the Persian Rug "
+       "model are essentially the same (compared here at the same n_s).", source="sec. 3.3, sec. 4.2.2, fig. 2",
+       quantity="trained loss / rug loss at the trained n_s, per r, mean over seeds", reference="1",
+       criterion=SAME_CURVE, regime=GAUSSIAN)
+def _trained_rug(data, profile):
+    n_tr, _ = _sizes(data, profile)
+    return [Point(ratio_over_seeds(replicas(pt, "trained_losses", "trained_loss"), pt["rug_same_ns_loss"]), 1.0,
+                  {"n_s": n_tr, "p": data["p"], "r": pt["r"]})
+            for pt in data["points"] if pt.get("rug_same_ns_loss")]
+
+
+@claim(NAME, "fig2.trained_matches_theory", statement="Trained models reach the theory's L*(p, r) (the curves of "
+       "fig. 2 are essentially the same).", source="sec. 3.3, sec. 4 (opening), fig. 2",
+       quantity="trained loss / L* per r, mean over seeds", reference="1", criterion=SAME_CURVE, regime=GAUSSIAN)
+def _trained_theory(data, profile):
+    n_tr, _ = _sizes(data, profile)
+    return [Point(ratio_over_seeds(replicas(pt, "trained_losses", "trained_loss"), pt["L_star"]), 1.0,
+                  {"n_s": n_tr, "p": data["p"], "r": pt["r"]}) for pt in data["points"]]
+
+
+@claim(NAME, "fig2.mmse_below_rug", statement="No elementwise decoder beats the Bayes-optimal one at the same "
+       "Gaussian interference: the rug's loss is at least the MMSE bound at the Welch sigma.",
+       source="appendix E.2", quantity="rug loss per r (held-out standard error)",
+       reference="theory.mmse_loss(p, Welch sigma)",
+       criterion=Criterion("at_least", 0.0, reason="a bound: no tolerance"), regime=GAUSSIAN)
+def _mmse_rug(data, profile):
+    _, n_rug = _sizes(data, profile)
+    return [Point(from_se(pt["rug_loss"], pt["rug_se"], method="held-out standard error"), pt["mmse"],
+                  {"n_s": n_rug, "p": data["p"], "r": pt["r"]}) for pt in data["points"]]
+
+
+@claim(NAME, "fig2.mmse_below_trained", statement="Trained models do not beat the Bayes-optimal elementwise "
+       "decoder at their own interference, taken as Gaussian. Where they do, their interference is not "
+       "Gaussian and a Gaussian-interference bound does not bind them.", source="appendix E.2",
+       quantity="trained loss / MMSE bound at the model's own sigma, per r, mean over seeds", reference="1",
+       criterion=Criterion("at_least", 0.0, reason="a bound: no tolerance"), regime=GAUSSIAN)
+def _mmse_trained(data, profile):
+    n_tr, _ = _sizes(data, profile)
+    out = []
+    for pt in data["points"]:
+        if "trained_mmse_own" not in pt:
+            continue
+        ratios = (np.asarray(replicas(pt, "trained_losses", "trained_loss"), float)
+                  / np.asarray(replicas(pt, "trained_mmse_own", "trained_mmse_own"), float))
+        out.append(Point(over_seeds(ratios, "mean over seeds of loss / MMSE(own sigma), t"), 1.0,
+                         {"n_s": n_tr, "p": data["p"], "r": pt["r"]}))
+    return out
