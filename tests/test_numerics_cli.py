@@ -87,6 +87,21 @@ def test_sweep_packs_runs_by_n_d(tmp_path):
     assert again == index
 
 
+def test_sweep_replicas_are_independent_seeds_and_replica_0_is_the_one_seed_sweep(tmp_path):
+    kw = dict(progress=False, batch=32, max_steps=200, device="cpu", seed=5)
+    one = sweep(16, [0.05, 0.2], [0.5], tmp_path / "one", **kw)
+    three = sweep(16, [0.05, 0.2], [0.5], tmp_path / "three", seeds=3, **kw)
+    assert [(e["p"], e["replica"], e["seed"]) for e in three["entries"]] == [
+        (0.05, 0, 5), (0.2, 0, 6), (0.05, 1, 7), (0.2, 1, 8), (0.05, 2, 9), (0.2, 2, 10)]
+    w1 = load_run(tmp_path / "one" / "n_d=8").model.W_in.detach()
+    w3 = load_run(tmp_path / "three" / "n_d=8").model.W_in.detach()
+    assert torch.equal(w3[:2], w1)  # the same seeds give the same weights, bit for bit
+    assert not torch.equal(w3[2:4], w1)
+    assert [e["loss"] for e in three["entries"][:2]] == [e["loss"] for e in one["entries"]]
+    with pytest.raises(ValueError, match="seeds"):
+        sweep(16, [0.1], [0.5], tmp_path / "bad", seeds=0, **kw)
+
+
 def test_toy_models_demo_and_broken_symmetry(tmp_path):
     out = toy_models_demo(tmp_path / "t", sparsities=(0.0, 0.9), max_steps=200, progress=False, batch=64,
                           device="cpu")

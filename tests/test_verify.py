@@ -200,3 +200,36 @@ def test_the_report_judges_with_theory_not_constants():
     # the quick profile's fig. 2 expectations are theory's L*, recomputed: spot-check one
     assert float(theory.optimal_loss(0.045, 0.25)) == pytest.approx(0.0048558, rel=1e-4)
     assert np.isfinite(float(theory.mmse_loss(0.045, float(theory.welch_sigma(0.045, 0.25)))))
+
+
+# ---- stability of the verdicts across root seeds ---------------------------------------------------------
+
+def test_classify_tells_contradictions_from_wavering():
+    from verify.stability import classify
+
+    assert classify(["pass", "pass", "pass"]) == "stable"
+    assert classify(["pass", "inconclusive", "pass"]) == "wavers"
+    assert classify(["pass", "fail", "pass"]) == "contradicts"
+    assert classify(["out_of_regime", "out_of_regime"]) == "stable"
+
+
+def test_stability_runs_the_profile_from_each_root_seed(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "verify", "stability", "--profile", "tiny", "--seeds", "0,1",
+                          "--out", str(tmp_path), "--quiet"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    result = json.loads((tmp_path / "stability.json").read_text())
+    assert result["seeds"] == [0, 1] and len(result["claims"]) == len(CLAIMS)
+    assert sum(result["counts"].values()) == len(CLAIMS)
+    seeds = [json.loads((tmp_path / f"seed={s}" / "summary.json").read_text())["comparisons"]["fig3_point"]["data"]
+             ["seeds"] for s in (0, 1)]
+    assert seeds == [[0, 1, 2], [1000, 1001, 1002]]  # independent training seeds
+    for row in result["claims"]:  # the exact statements never depend on the seed
+        if CLAIMS[row["id"]].kind in ("exact", "sanity"):
+            assert row["class"] == "stable", row
+    assert "| `rug.projector` | refuted | refuted | stable |" in (tmp_path / "stability.md").read_text()
+    bad = subprocess.run([sys.executable, "-m", "verify", "stability", "--seeds", "0,x", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    bad = subprocess.run([sys.executable, "-m", "verify", "stability", "--seeds", "3", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "at least two" in bad.stderr

@@ -68,7 +68,7 @@ class Regime:
         for key in ("n_s", "p_n_s", "r"):
             lo, hi = getattr(self, key)
             v = coords.get(key)
-            if v is None:
+            if not isinstance(v, (int, float)):  # not recorded, or a range (a trend over sizes)
                 continue
             if (lo is not None and v < lo) or (hi is not None and v > hi):
                 return False
@@ -223,8 +223,12 @@ def _what_decides(criterion: Criterion, points: list, level: float) -> str:
         if dist == 0:
             needs.append("nothing: the value sits on the tolerance's edge")
             continue
-        n = est.dof + 1
-        needs.append(f"about {math.ceil(n * (half / dist) ** 2)} seeds instead of {n:g}")
+        factor = (half / dist) ** 2  # an interval shrinks as 1 / sqrt(data)
+        if "over seeds" in est.method:
+            n = est.dof + 1
+            needs.append(f"about {math.ceil(n * factor)} seeds instead of {n:g}")
+        else:
+            needs.append(f"about {factor:.1f}x as much data (seeds x sizes, or samples)")
     worst = max(needs, key=lambda s: (s.startswith("about"), len(s))) if needs else ""
     return f"{len(points)} point(s) straddle the tolerance; to decide: {worst}" if needs else ""
 

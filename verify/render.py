@@ -41,7 +41,7 @@ def _where(w: dict) -> str:
 
 def _estimate(pt: dict) -> str:
     est = pt["estimate"]
-    return f"{_num(est['value'])} [{_num(est['lo'], 3)}, {_num(est['hi'], 3)}]"
+    return f"{_num(est['value'])} [{_num(est['lo'])}, {_num(est['hi'])}]"
 
 
 def _cell(text: str) -> str:
