@@ -95,6 +95,18 @@ def test_a_root_seed_changes_every_trained_seed(tmp_path):
     assert summary["comparisons"]["fig3_point"]["data"]["seeds"] == [1000, 1001]
 
 
+def test_the_docs_example_of_a_new_comparison_runs():
+    """docs/verify.md's example registers a comparison and a claim and judges it (in a fresh interpreter,
+    so that the registry of this process stays as declared)."""
+    import re
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "verify.md").read_text()
+    block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    code = block + "\nassert verdict.status == 'pass' and 0.96 < verdict.points[0]['estimate']['lo'] < 1\n"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
 def test_judge_refuses_what_it_cannot_read(tmp_path):
     with pytest.raises(ValueError, match="not a directory"):
         judge_report(tmp_path / "none")

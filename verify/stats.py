@@ -65,7 +65,7 @@ class Estimate:
         if self.dof <= 0 or not math.isfinite(self.se):
             return -math.inf, math.inf
         q = _st.norm.ppf(0.5 + level / 2) if math.isinf(self.dof) else _st.t.ppf(0.5 + level / 2, self.dof)
-        return self.value - q * self.se, self.value + q * self.se
+        return float(self.value - q * self.se), float(self.value + q * self.se)
 
     def scaled(self, factor: float, shift: float = 0.0) -> "Estimate":
         """factor * estimate + shift (a ratio to an exact reference, say); binomials are not scaled."""
