@@ -7,6 +7,19 @@ deviation sigma. See docs/theory.md for every derivation.
 
 from .bounds import linear_loss, mmse_loss, mmse_on_loss, welch_sigma
 from .gaussian import relu_moment
+from .interference import (
+    ExactLoss,
+    InterferenceDensity,
+    InterferenceLaw,
+    RowLoss,
+    RugLoss,
+    RugOptimum,
+    exact_loss,
+    interference_law,
+    rug_exact_loss,
+    rug_first_row,
+    rug_optimal_ab,
+)
 from .loss import loss_terms, macroscopic_loss
 from .moments import FeatureMoments, feature_moments
 from .optimum import OptimalAB, optimal_a, optimal_ab, optimal_loss
@@ -23,8 +36,14 @@ from .scaling import (
 
 __all__ = [
     "LOWER_BOUND_CONSTANT",
+    "ExactLoss",
     "FeatureMoments",
+    "InterferenceDensity",
+    "InterferenceLaw",
     "OptimalAB",
+    "RowLoss",
+    "RugLoss",
+    "RugOptimum",
     "ScalingFit",
     "fit_scaling",
     "lower_bound",
@@ -32,7 +51,9 @@ __all__ = [
     "small_r_loss",
     "upper_bound_ansatz",
     "upper_bound_scaling",
+    "exact_loss",
     "feature_moments",
+    "interference_law",
     "linear_loss",
     "loss_terms",
     "macroscopic_loss",
@@ -42,5 +63,8 @@ __all__ = [
     "optimal_ab",
     "optimal_loss",
     "relu_moment",
+    "rug_exact_loss",
+    "rug_first_row",
+    "rug_optimal_ab",
     "welch_sigma",
 ]
