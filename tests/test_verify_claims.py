@@ -45,9 +45,10 @@ BAD = {"paper": "fail", "exact": "refuted", "sanity": "bug"}
 @pytest.mark.parametrize("cid", [c for c in CLAIMS if CLAIMS[c].kind != "info"])
 def test_every_claim_gives_each_verdict_it_can(cid):
     c = CLAIMS[cid]
-    ref = 1.0 if c.criterion.test == "within" or c.criterion.tol else 0.5
+    ref = 1.0 if c.criterion.test in ("within", "consistent") or c.criterion.tol else 0.5
     lo, hi = c.criterion.band(ref)
-    good = ref if c.criterion.test == "within" else (lo + 1 if c.criterion.test == "at_least" else hi - 1)
+    two_sided = c.criterion.test in ("within", "consistent")
+    good = ref if two_sided else (lo + 1 if c.criterion.test == "at_least" else hi - 1)
     bad = (hi + 1) if c.criterion.test != "at_most" else hi + 1
     if c.criterion.test == "at_least":
         bad = lo - 1
@@ -204,6 +205,15 @@ def test_common_slope_with_one_group_is_linregress():
     # two groups with their own intercepts share the slope
     est2 = common_slope(np.concatenate([x, x]), np.concatenate([y, y + 5]), [0] * x.size + [1] * x.size)
     assert est2.value == pytest.approx(ref.slope, rel=1e-10)
+
+
+def test_consistent_is_never_inconclusive():
+    c = Criterion("consistent", 1e-6, relative=True, confidence=1 - 1e-4)
+    assert c.judge(from_se(1.0, 0.01), 1.015, 0.95) == "pass"  # the interval meets the exact value
+    assert c.judge(from_se(1.0, 0.001), 1.02, 0.95) == "fail"
+    assert c.judge(exact(1.0 + 5e-7), 1.0, 0.95) == "pass"  # within the exact computation's own error
+    with pytest.raises(ValueError, match="confidence"):
+        Criterion("consistent", confidence=1.0)
 
 
 def test_bonferroni_and_estimate_validation():

@@ -90,24 +90,30 @@ class Regime:
 @dataclass(frozen=True)
 class Criterion:
     """The test of a claim on one point: ``within`` (|value - reference| <= tol), ``at_most``
-    (value <= reference + tol) or ``at_least`` (value >= reference - tol). ``relative``: tol is a
-    fraction of |reference|. ``reason``: why this tolerance, written before any data was seen."""
+    (value <= reference + tol), ``at_least`` (value >= reference - tol), or ``consistent`` (a noisy
+    estimate of a number computed exactly: its interval meets [reference - tol, reference + tol]; never
+    inconclusive). ``relative``: tol is a fraction of |reference|. ``reason``: why this tolerance,
+    written before any data was seen. ``confidence``: the claim's confidence when it is not the report's
+    (a consistency check of the toolkit asks for 1 - 1e-4, so that noise alone almost never cries bug)."""
 
     test: str
     tol: float = 0.0
     relative: bool = False
     reason: str = ""
+    confidence: float | None = None
 
     def __post_init__(self):
-        if self.test not in ("within", "at_most", "at_least"):
-            raise ValueError(f"test must be within, at_most or at_least, got {self.test!r}")
+        if self.test not in ("within", "at_most", "at_least", "consistent"):
+            raise ValueError(f"test must be within, at_most, at_least or consistent, got {self.test!r}")
         if not self.tol >= 0:
             raise ValueError(f"tol must be >= 0, got {self.tol!r}")
+        if self.confidence is not None and not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence!r}")
 
     def band(self, reference: float) -> tuple[float, float]:
         """The values that satisfy the claim at this reference."""
         t = self.tol * abs(reference) if self.relative else self.tol
-        if self.test == "within":
+        if self.test in ("within", "consistent"):
             return reference - t, reference + t
         if self.test == "at_most":
             return -math.inf, reference + t
@@ -119,6 +125,8 @@ class Criterion:
             return "inconclusive"
         lo, hi = est.interval(level)
         blo, bhi = self.band(reference)
+        if self.test == "consistent":
+            return "fail" if hi < blo or lo > bhi else "pass"
         if lo >= blo and hi <= bhi:
             return "pass"
         if hi < blo or lo > bhi:
@@ -128,7 +136,10 @@ class Criterion:
     def describe(self) -> str:
         tol = f"{self.tol:.3g}" + (" relative" if self.relative else "")
         text = {"within": f"|value - reference| <= {tol}", "at_most": f"value <= reference + {tol}",
-                "at_least": f"value >= reference - {tol}"}[self.test]
+                "at_least": f"value >= reference - {tol}",
+                "consistent": f"the interval meets reference +- {tol}"}[self.test]
+        if self.confidence is not None:
+            text += f", at confidence {self.confidence:g}"
         return text + (f" ({self.reason})" if self.reason else "")
 
 
@@ -177,7 +188,7 @@ class Claim:
                            "a profile that measures it")
         inside = [self.regime.contains(pt.where) or self.kind != "paper" for pt in points]
         judged = [pt for pt, ok in zip(points, inside) if ok] or points
-        level = bonferroni(len(judged))
+        level = bonferroni(len(judged), self.criterion.confidence or CONFIDENCE)
         results = [self.criterion.judge(pt.estimate, pt.reference, level) if ok or not any(inside) else None
                    for pt, ok in zip(points, inside)]
         rows = [_point_dict(pt, res, ok, level) for pt, res, ok in zip(points, results, inside)]

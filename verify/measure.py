@@ -77,7 +77,9 @@ def measure_instance(run, k: int, *, ks_samples: int = 2000) -> dict:
     off = W - torch.diag(torch.diagonal(W))
     n_s = cfg.n_s
     off_mean_rows = (off.sum(1) / (n_s - 1)).numpy()
+    exact = theory.exact_loss(W.numpy(), b.numpy(), p)  # the model's loss without sampling
     return {
+        "exact_loss": exact.total, "exact_loss_bound": exact.error_bound,
         "n_s": n_s, "n_d": cfg.n_d, "r": cfg.r, "p": p, "seed": cfg.seeds[k], "steps": inst["steps"], "stopped_by": inst["stopped_by"],
         "loss": inst["loss"], "loss_se": inst["loss_se"],
         "macroscopic": mp.as_dict(), "symmetry": ss.as_dict(),

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
+import theory
 from numerics.rug_model import fit_rug
 
 from ..claims import Criterion, Regime
 from ..profiles import Profile
 from ..stats import Estimate, from_se, over_seeds
 
-__all__ = ["Context", "GAUSSIAN", "SAME_CURVE", "rug_fit", "replicas", "group_by", "stage_seed", "ratio_over_seeds",
+__all__ = ["Context", "GAUSSIAN", "SAME_CURVE", "CONSISTENT", "rug_fit", "rug_record", "replicas", "group_by", "stage_seed", "ratio_over_seeds",
            "ratio_from_se"]
 
 
@@ -58,6 +59,28 @@ def rug_fit(n_s: int, r: float, p: float, profile: Profile, seed: int):
     if profile.rug_samples is not None:
         kw["n_samples"] = profile.rug_samples
     return fit_rug(n_s, r, p, **kw)
+
+
+def rug_record(n_s: int, r: float, p: float, profile: Profile, seed: int, *, optimum: bool = False) -> dict:
+    """The rug fitted by fit_rug (held-out loss and its standard error) beside theory's exact loss at the
+    fitted (a, b, S) and, with ``optimum``, the exact optimal (a, b) for the same S (no sampling)."""
+    fit = rug_fit(n_s, r, p, profile, seed)
+    S = np.asarray(fit.S)
+    exact = theory.rug_exact_loss(fit.a, fit.b, p, n_s, S)
+    rec = {"n_s": n_s, "n_d": fit.n_d, "a": fit.a, "b": fit.b, "loss": fit.loss, "se": fit.loss_se,
+           "exact_at_fit": exact.loss, "exact_at_fit_bound": exact.error_bound}
+    if optimum:
+        opt = theory.rug_optimal_ab(p, n_s, S)
+        rec |= {"exact_opt_loss": opt.loss, "exact_opt_a": opt.a, "exact_opt_b": opt.b,
+                "exact_opt_bound": opt.error_bound}
+    return rec
+
+
+#: a held-out (Monte Carlo) loss and the exact loss of the same model are one number measured twice: they
+#: must agree within the held-out interval, up to the exact computation's stated error (1e-6 relative at
+#: most); the confidence is 1 - 1e-4 so that noise alone almost never reports a bug
+CONSISTENT = Criterion("consistent", 1e-6, relative=True, confidence=1 - 1e-4,
+                       reason="the exact loss is computed to 1e-6 relative")
 
 
 # ---- reading stored data (older one-seed stage files included) ---------------------------------------

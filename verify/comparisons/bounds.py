@@ -12,8 +12,8 @@ import theory
 
 from ..claims import Criterion, Point, claim, comparison
 from ..figures import draw_theory_vs_trained
-from ..stats import common_slope, exact, over_seeds
-from ._common import GAUSSIAN, SAME_CURVE, Context, group_by, rug_fit, stage_seed
+from ..stats import common_slope, exact, from_se, over_seeds
+from ._common import CONSISTENT, GAUSSIAN, SAME_CURVE, Context, group_by, rug_fit, stage_seed
 
 NAME = "bounds_vs_trained"
 
@@ -42,7 +42,7 @@ def bounds_vs_trained(ctx: Context):
             "mmse_at_sigma": float(theory.mmse_loss(p, sigma)) if np.isfinite(sigma) and sigma <= 1e3 else math.nan,
             "L_star": float(theory.optimal_loss(p, r)), "rug_loss": rug.get("loss"), "rug_se": rug.get("se"),
             "theory_own": rec["theory_loss_own_params"], "theory_per_row": rec["theory_loss_per_row"],
-            "dead_features": rec["dead_features"],
+            "exact_loss": rec.get("exact_loss"), "dead_features": rec["dead_features"],
         })
     fig = draw_theory_vs_trained(rows, ctx.out / "theory_vs_trained.png")
     return {"rows": rows}, [fig]
@@ -139,3 +139,14 @@ def _explains(data, profile):
     est = common_slope([math.log(row["n_s"]) for row in rows], [math.log(max(e, 1e-300)) for e in err],
                        [(row["p"], row["r"]) for row in rows])
     return [Point(est, 0.0, {"n_s": sorted({row["n_s"] for row in rows})})]
+
+
+@claim(NAME, "bounds.trained_heldout_is_exact", kind="sanity", statement="Each trained model's held-out (Monte "
+       "Carlo) loss agrees with theory's exact loss of its weights: two measurements of one number.",
+       source="toolkit (theory.exact_loss against numerics' held-out evaluation)",
+       quantity="held-out loss of every trained model", reference="theory.exact_loss(W, b, p)",
+       criterion=CONSISTENT)
+def _trained_exact(data, profile):
+    return [Point(from_se(row["loss"], row["loss_se"], method="held-out standard error"), row["exact_loss"],
+                  _where((row["n_s"], row["p"], row["r"])) | {"seed": row.get("seed", 0)})
+            for row in data["rows"] if row.get("exact_loss") is not None]
