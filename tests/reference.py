@@ -35,6 +35,8 @@ and for the Bayes-optimal elementwise decoder
 
 from __future__ import annotations
 
+import functools
+
 import math
 
 import mpmath
@@ -441,3 +443,18 @@ def mmse_monte_carlo(p, sigma, n=2_000_000, seed=0):
     y = x + sigma * rng.standard_normal(n)
     sq = (x - posterior_mean_numpy(y, p, sigma)) ** 2
     return float(sq.mean()), float(sq.std(ddof=1) / math.sqrt(n))
+
+
+@functools.lru_cache(maxsize=None)
+def dense_hadamard(n: int) -> np.ndarray:
+    """The Sylvester Hadamard matrix (-1)^popcount(i & j) as float64, by bit counting (no recursion, no
+    transform): the reference for the fast transforms and the rug; read-only, cached."""
+    i = np.arange(n, dtype=np.int64)
+    a = i[:, None] & i[None, :]
+    parity = np.zeros_like(a)
+    while a.any():
+        parity ^= a & 1
+        a >>= 1
+    h = 1.0 - 2.0 * parity
+    h.flags.writeable = False
+    return h

@@ -7,7 +7,7 @@ H_ij = (-1)^popcount(i & j) with numpy, independently of scipy and of the code u
 from __future__ import annotations
 
 import concurrent.futures
-import functools
+import os
 import sys
 
 import numpy as np
@@ -18,23 +18,14 @@ from hypothesis import strategies as st
 
 from numerics import fwht, hadamard
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import dense_hadamard as dense_h  # noqa: E402
+
 hmod = sys.modules["numerics.hadamard"]  # the module (the package re-exports the function `hadamard`)
 
 CUDA = torch.cuda.is_available()
 
 
-@functools.lru_cache(maxsize=None)
-def dense_h(n: int) -> np.ndarray:
-    """(-1)^popcount(i & j) as float64, by bit counting (no scipy, no recursion); read-only, cached."""
-    i = np.arange(n, dtype=np.int64)
-    a = i[:, None] & i[None, :]
-    bits = np.zeros_like(a)
-    while a.any():
-        bits += a & 1
-        a >>= 1
-    h = np.where(bits % 2 == 0, 1.0, -1.0)
-    h.flags.writeable = False
-    return h
 
 
 def reference(x: torch.Tensor, dim: int = -1) -> torch.Tensor:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
+import sys
 import time
 
 import numpy as np
@@ -28,17 +30,10 @@ from scipy import integrate, stats
 import theory
 from theory import interference as itf
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import dense_hadamard  # noqa: E402
+
 # ----------------------------------------------------------------------------- references
-
-
-def dense_hadamard(n: int) -> np.ndarray:
-    i = np.arange(n, dtype=np.int64)
-    a = i[:, None] & i[None, :]
-    parity = np.zeros_like(a)
-    while a.any():
-        parity ^= a & 1
-        a >>= 1
-    return 1.0 - 2.0 * parity
 
 
 def dense_rug(n_s: int, S) -> np.ndarray:

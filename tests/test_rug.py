@@ -10,7 +10,8 @@ span of the columns H[:, S]; R itself is idempotent only when n_d = n_s (R = I).
 
 from __future__ import annotations
 
-import functools
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -20,18 +21,10 @@ from hypothesis import strategies as st
 
 from numerics import RugOperator, choose_columns, rug_matrix
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference import dense_hadamard as dense_h  # noqa: E402
 
-@functools.lru_cache(maxsize=None)
-def dense_h(n: int) -> np.ndarray:
-    i = np.arange(n, dtype=np.int64)
-    a = i[:, None] & i[None, :]
-    parity = np.zeros_like(a)
-    while a.any():
-        parity ^= a & 1
-        a >>= 1
-    h = 1.0 - 2.0 * parity
-    h.flags.writeable = False
-    return h
+
 
 
 def reference_r(n_s: int, S) -> np.ndarray:
