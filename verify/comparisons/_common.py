@@ -16,8 +16,8 @@ from ..claims import Criterion, Regime
 from ..profiles import Profile
 from ..stats import Estimate, from_se, over_seeds
 
-__all__ = ["Context", "GAUSSIAN", "SAME_CURVE", "CONSISTENT", "rug_fit", "rug_record", "replicas", "group_by", "stage_seed", "ratio_over_seeds",
-           "ratio_from_se"]
+__all__ = ["Context", "GAUSSIAN", "SAME_CURVE", "CONSISTENT", "rug_fit", "rug_record", "replicas", "group_by",
+           "stage_seed", "ratio_over_seeds", "ratio_from_se"]
 
 
 @dataclass

@@ -12,7 +12,7 @@ import theory
 from ..claims import Criterion, Point, claim, comparison
 from ..figures import draw_scaling
 from ..stats import from_se
-from ._common import Context, rug_fit, stage_seed
+from ._common import CONSISTENT, Context, rug_record, stage_seed
 
 NAME = "p2_over_r_scaling"
 #: The claim is about the exponents 2 and -1 of p^2 / r. Its nearest rivals differ by 1/2 in one exponent
@@ -47,10 +47,11 @@ def p2_over_r_scaling(ctx: Context):
         for p in profile.scaling_ps:
             if p * n_s <= 5 or p >= 0.1 * r:  # the paper's window: p n_s > 5 and p < 0.1 r
                 continue
-            fit = rug_fit(n_s, r, p, profile, seed=seed)
+            rug = rug_record(n_s, r, p, profile, seed)
             seed += 1
-            points.append({"p": p, "r": r, "p2_over_r": p * p / r, "p_n_s": p * n_s, "rug_loss": fit.loss,
-                           "rug_se": fit.loss_se, "L_star": float(theory.optimal_loss(p, r))})
+            points.append({"p": p, "r": r, "p2_over_r": p * p / r, "p_n_s": p * n_s, "rug_loss": rug["loss"],
+                           "rug_se": rug["se"], "rug_exact": rug["exact_at_fit"],
+                           "L_star": float(theory.optimal_loss(p, r))})
     data_fit = {"rug": fit_points(points, "rug_loss"), "L_star": fit_points(points, "L_star")}
     fig = draw_scaling(points, ctx.out / "scaling_p2_over_r.png", n_s)
     return {"n_s": n_s, "points": points, "theory_fit": data_fit}, [fig]
@@ -111,3 +112,12 @@ claim(NAME, "scaling.r_exponent", statement="In the high-sparsity regime the los
 def _excess(data, profile):
     return [Point(from_se((pt["rug_loss"] - pt["L_star"]) / pt["L_star"], pt["rug_se"] / pt["L_star"]), math.nan,
                   {"n_s": data["n_s"], "p": pt["p"], "r": pt["r"]}) for pt in data["points"]]
+
+
+@claim(NAME, "scaling.rug_heldout_is_exact", kind="sanity", statement="Each fitted rug's held-out (Monte Carlo) "
+       "loss agrees with theory's exact loss of the same rug (a, b, S): two measurements of one number.",
+       source="toolkit (theory.rug_exact_loss against numerics.fit_rug)", quantity="held-out loss per point",
+       reference="theory.rug_exact_loss at the fit", criterion=CONSISTENT)
+def _rug_exact(data, profile):
+    return [Point(from_se(pt["rug_loss"], pt["rug_se"], method="held-out standard error"), pt["rug_exact"],
+                  {"n_s": data["n_s"], "p": pt["p"], "r": pt["r"]}) for pt in data["points"] if "rug_exact" in pt]
