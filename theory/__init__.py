@@ -6,6 +6,8 @@ deviation sigma. See docs/theory.md for every derivation.
 """
 
 from .bounds import linear_loss, mmse_loss, mmse_on_loss, welch_sigma
+from .decoder import ExactMMSE, RowMMSE, exact_mmse, exact_mmse_loss
+from .decomposition import LossDecomposition, loss_decomposition
 from .gaussian import relu_moment
 from .interference import (
     ExactLoss,
@@ -33,9 +35,30 @@ from .scaling import (
     upper_bound_ansatz,
     upper_bound_scaling,
 )
+from .structured import (
+    STRUCTURED_KINDS,
+    GroupOptimum,
+    RugComparison,
+    StructuredGrid,
+    StructuredLoss,
+    StructuredModel,
+    best_structured,
+    group_loss,
+    group_optimum,
+    structured_grid,
+    structured_loss,
+    structured_model,
+    structured_vs_rug,
+)
 
 __all__ = [
     "LOWER_BOUND_CONSTANT",
+    "ExactMMSE",
+    "LossDecomposition",
+    "RowMMSE",
+    "exact_mmse",
+    "exact_mmse_loss",
+    "loss_decomposition",
     "ExactLoss",
     "FeatureMoments",
     "InterferenceDensity",
@@ -67,4 +90,17 @@ __all__ = [
     "rug_first_row",
     "rug_optimal_ab",
     "welch_sigma",
+    "STRUCTURED_KINDS",
+    "GroupOptimum",
+    "RugComparison",
+    "StructuredGrid",
+    "StructuredLoss",
+    "StructuredModel",
+    "best_structured",
+    "group_loss",
+    "group_optimum",
+    "structured_grid",
+    "structured_loss",
+    "structured_model",
+    "structured_vs_rug",
 ]
