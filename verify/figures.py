@@ -21,6 +21,8 @@ def draw_loss_vs_ratio(p, curve, points, profile, out: Path) -> str:
     ax.plot(curve["r"], curve["linear"], "k--", label="optimal linear, (1 - r) Var x")
     ax.plot(curve["r"], curve["L_star"], "C0-", label="theory L*(p, r)")
     ax.plot(curve["r"], curve["mmse"], "C2:", label="MMSE bound at the Welch sigma")
+    if "structured" in curve:
+        ax.plot(curve["r"], curve["structured"], "C4-.", label="best structured arrangement (pairs, polygons; any n_s)")
     r = [pt["r"] for pt in points]
     ax.errorbar(r, [pt["rug_loss"] for pt in points], yerr=[pt["rug_se"] for pt in points], fmt="s", color="C1",
                 label=f"Persian Rug model, n_s = {profile.fig2_rug_ns}")

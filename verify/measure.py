@@ -36,7 +36,8 @@ def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: boo
     records = []
     for e in index["entries"]:
         run = runs.get(e["run"]) or runs.setdefault(e["run"], load_run(Path(out_dir) / e["run"]))
-        rec = measure_instance(run, e["instance"], ks_samples=profile.ks_samples)
+        rec = measure_instance(run, e["instance"], ks_samples=profile.ks_samples,
+                               mmse_rows=MMSE_ROWS if e["replica"] == 0 else 0)
         rec["r"] = e["r"]
         records.append(rec)
     return records
@@ -59,7 +60,24 @@ def per_row_theory_loss(diag, effective_bias, sigma, p: float) -> float:
     return float(losses.mean())
 
 
-def measure_instance(run, k: int, *, ks_samples: int = 2000) -> dict:
+#: rows of the first seed's model of each configuration whose exact elementwise MMSE is computed (a row
+#: costs a few tenths of a second; the check is a theorem that must hold on every row it looks at)
+MMSE_ROWS = 2
+
+
+def _mmse_rows(W: np.ndarray, row_loss: np.ndarray, p: float, seed: int, count: int) -> list[dict]:
+    """For ``count`` rows drawn at random (learned ones, W_ii > 0): the exact loss of the row and the least
+    loss any elementwise decoder reaches given that row's actual interference (theory.exact_mmse)."""
+    rng = np.random.default_rng(seed)
+    rows = np.flatnonzero(np.diag(W) > 0)
+    out = []
+    for i in rng.choice(rows, size=min(count, rows.size), replace=False) if rows.size and count else []:
+        m = theory.exact_mmse(np.delete(W[i], i), p, W[i, i])
+        out.append({"row": int(i), "loss": float(row_loss[i]), "mmse": m.mmse, "mmse_error": m.error_estimate})
+    return out
+
+
+def measure_instance(run, k: int, *, ks_samples: int = 2000, mmse_rows: int = MMSE_ROWS) -> dict:
     """Loss, macroscopic parameters and symmetry statistics of instance k of a finished run."""
     cfg = run.config
     p = cfg.p_list[k]
@@ -77,9 +95,13 @@ def measure_instance(run, k: int, *, ks_samples: int = 2000) -> dict:
     off = W - torch.diag(torch.diagonal(W))
     n_s = cfg.n_s
     off_mean_rows = (off.sum(1) / (n_s - 1)).numpy()
-    exact = theory.exact_loss(W.numpy(), b.numpy(), p)  # the model's loss without sampling
+    # the model's loss without sampling, split against L* (theory.loss_decomposition computes it)
+    dec = theory.loss_decomposition(W.numpy(), b.numpy(), p, cfg.r, learned=live)
+    mmse = _mmse_rows(W.numpy(), dec.per_feature_exact, p, k, mmse_rows)
     return {
-        "exact_loss": exact.total, "exact_loss_bound": exact.error_bound,
+        "exact_loss": dec.exact, "exact_loss_bound": dec.exact_error_bound, "exact_mmse_rows": mmse,
+        "decomposition": {k: getattr(dec, k) for k in ("L_star", "parameters", "heterogeneity", "non_gaussian",
+                                                       "gaussian", "row_gaussian")},
         "n_s": n_s, "n_d": cfg.n_d, "r": cfg.r, "p": p, "seed": cfg.seeds[k], "steps": inst["steps"], "stopped_by": inst["stopped_by"],
         "loss": inst["loss"], "loss_se": inst["loss_se"],
         "macroscopic": mp.as_dict(), "symmetry": ss.as_dict(),

@@ -42,7 +42,8 @@ def bounds_vs_trained(ctx: Context):
             "mmse_at_sigma": float(theory.mmse_loss(p, sigma)) if np.isfinite(sigma) and sigma <= 1e3 else math.nan,
             "L_star": float(theory.optimal_loss(p, r)), "rug_loss": rug.get("loss"), "rug_se": rug.get("se"),
             "theory_own": rec["theory_loss_own_params"], "theory_per_row": rec["theory_loss_per_row"],
-            "exact_loss": rec.get("exact_loss"), "dead_features": rec["dead_features"],
+            "exact_loss": rec.get("exact_loss"), "exact_mmse_rows": rec.get("exact_mmse_rows"),
+            "decomposition": rec.get("decomposition"), "dead_features": rec["dead_features"],
         })
     fig = draw_theory_vs_trained(rows, ctx.out / "theory_vs_trained.png")
     return {"rows": rows}, [fig]
@@ -150,3 +151,33 @@ def _trained_exact(data, profile):
     return [Point(from_se(row["loss"], row["loss_se"], method="held-out standard error"), row["exact_loss"],
                   _where((row["n_s"], row["p"], row["r"])) | {"seed": row.get("seed", 0)})
             for row in data["rows"] if row.get("exact_loss") is not None]
+
+
+@claim(NAME, "bounds.exact_mmse_below_trained", kind="sanity", statement="No elementwise decoder beats the "
+       "Bayes-optimal one for the interference a model actually has: each row's exact loss is at least its exact "
+       "elementwise MMSE (a theorem; unlike the Gaussian MMSE at the model's sigma, it binds every model).",
+       source="theory.exact_mmse (docs/theory.md section 14); appendix E.2 made exact",
+       quantity="exact loss of sampled rows of every trained model", reference="theory.exact_mmse of the row",
+       criterion=Criterion("at_least", 1e-4, relative=True, reason="the MMSE's estimated error is below 1e-6 "
+                           "relative; 1e-4 leaves room for an estimate that is not a bound"))
+def _exact_mmse(data, profile):
+    return [Point(exact(m["loss"]), m["mmse"], _where((row["n_s"], row["p"], row["r"]))
+                  | {"seed": row.get("seed", 0), "row": m["row"]})
+            for row in data["rows"] for m in (row.get("exact_mmse_rows") or [])]
+
+
+_PARTS = ("parameters", "heterogeneity", "non_gaussian")
+
+
+@claim(NAME, "bounds.loss_decomposition", kind="info", statement="Where a trained model's loss differs from L*: "
+       "its (a, effective b, sigma) differing from the optimum, its rows differing from each other, and its "
+       "interference not being Gaussian (theory.loss_decomposition; the three parts sum to exact loss - L*).",
+       source="theory.loss_decomposition (docs/theory.md section 14)",
+       quantity="each part / L* per (n_s, p, r), mean over seeds", reference="none", criterion=Criterion("within"))
+def _decomposition(data, profile):
+    out = []
+    for key, rows in group_by([row for row in data["rows"] if row.get("decomposition")], "n_s", "p", "r").items():
+        for part in _PARTS:
+            out.append(Point(over_seeds([row["decomposition"][part] / row["decomposition"]["L_star"] for row in rows],
+                                        f"mean over seeds of {part} / L*, t"), math.nan, _where(key) | {"part": part}))
+    return out

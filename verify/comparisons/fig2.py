@@ -33,7 +33,11 @@ def loss_vs_ratio(ctx: Context):
         "L_star": theory.optimal_loss(p, r_grid).tolist(),
         "linear": theory.linear_loss(p, r_grid).tolist(),
         "mmse": [_mmse(p, float(theory.welch_sigma(p, r))) for r in r_grid],
+        "structured": np.asarray(theory.structured_loss(p, r_grid)).tolist(),
     }
+    # the best Toy-Models arrangement (pairs, simplices, polygons, dedicated and dropped features) at (p, r):
+    # exact and the same at every n_s (theory.structured)
+    structured = {r: {"kind": (s := theory.best_structured(p, r)).kind, "loss": s.loss} for r in rs}
     points = []
     for i, r in enumerate(rs):
         recs = sorted(by_r[(r,)], key=lambda rec: rec["seed"])
@@ -52,6 +56,7 @@ def loss_vs_ratio(ctx: Context):
             "L_star": float(theory.optimal_loss(p, r)), "linear": float(theory.linear_loss(p, r)),
             "mmse": _mmse(p, float(theory.welch_sigma(p, r))),
             "dead_features": [rec["dead_features"] for rec in recs],
+            "structured": structured[r],
         })
     fig = draw_loss_vs_ratio(p, curve, points, profile, ctx.out / "fig2_loss_vs_ratio.png")
     return {"p": p, "trained_ns": n_tr, "rug_ns": n_rug, "points": points, "curve": curve}, [fig]
@@ -154,3 +159,16 @@ def _rug_exact(data, profile):
                 out.append(Point(from_se(rug["loss"], rug["se"], method="held-out standard error"),
                                  rug["exact_at_fit"], {"n_s": rug["n_s"], "p": data["p"], "r": pt["r"]}))
     return out
+
+
+@claim(NAME, "fig2.trained_vs_structured", kind="info", statement="How trained models compare with the best "
+       "structured arrangement of Toy Models (antipodal pairs, simplices, polygons, dedicated and dropped "
+       "features: theory.best_structured), whose exact loss is the same at every n_s (no claim in the paper).",
+       source="theory.structured (docs/theory.md section 15)",
+       quantity="trained loss / best structured loss per r, mean over seeds", reference="1",
+       criterion=Criterion("within"))
+def _structured(data, profile):
+    n_tr, _ = _sizes(data, profile)
+    return [Point(ratio_over_seeds(replicas(pt, "trained_losses", "trained_loss"), pt["structured"]["loss"]), 1.0,
+                  {"n_s": n_tr, "p": data["p"], "r": pt["r"], "arrangement": pt["structured"]["kind"]})
+            for pt in data["points"] if pt.get("structured")]
