@@ -16,7 +16,7 @@ import theory
 from numerics import load_run, macroscopic_params, row_statistics, symmetry_stats, unlearned_features
 from numerics.experiments import sweep
 
-from .profiles import Profile
+from .profiles import Profile, stage_seed
 
 __all__ = ["train_kwargs", "train_sweep", "measure_instance", "per_row_theory_loss", "EXACT_TOL", "MMSE_ROWS"]
 
@@ -29,8 +29,8 @@ def train_kwargs(profile: Profile, n_s: int) -> dict:
 
 def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: bool, offset: int = 0) -> list[dict]:
     """Train (or load) the models of a (p, r) grid at n_s, ``profile.seeds`` replicas each (seeded from
-    ``stage_seed``: 1000 profile.seed + offset); measure every instance (its record carries its seed)."""
-    index = sweep(n_s, ps, rs, out_dir, seeds=profile.seeds, seed=1000 * profile.seed + offset, progress=progress,
+    ``stage_seed(profile, offset)``); measure every instance (its record carries its seed)."""
+    index = sweep(n_s, ps, rs, out_dir, seeds=profile.seeds, seed=stage_seed(profile, offset), progress=progress,
                   **train_kwargs(profile, n_s))
     runs = {}
     records = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["Profile", "PROFILES", "get_profile"]
+__all__ = ["Profile", "PROFILES", "get_profile", "stage_seed"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,11 @@ PROFILES = {
         ks_samples=200,
     ),
 }
+
+
+def stage_seed(profile: Profile, offset: int = 0) -> int:
+    """The base seed of a stage: independent across root seeds (profile.seed) by a stride of 1000."""
+    return 1000 * profile.seed + offset
 
 
 def get_profile(name: str) -> Profile:

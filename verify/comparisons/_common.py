@@ -14,11 +14,11 @@ from numerics.rug_model import fit_rug
 
 from ..claims import Criterion, Regime
 from ..measure import EXACT_TOL
-from ..profiles import Profile
+from ..profiles import Profile, stage_seed
 from ..stats import Estimate, from_se, over_seeds
 
 __all__ = ["Context", "GAUSSIAN", "SAME_CURVE", "CONSISTENT", "rug_fit", "rug_record", "replicas", "group_by",
-           "stage_seed", "ratio_over_seeds", "ratio_from_se"]
+           "stage_seed", "mmse_at", "ratio_over_seeds", "ratio_from_se"]
 
 
 @dataclass
@@ -47,11 +47,6 @@ GAUSSIAN = Regime(p_n_s=(100, None), reason="Gaussian interference: excess kurto
 #: (or parameters) are "the same" when they differ by at most 5 % relative.
 SAME_CURVE = Criterion("within", 0.05, relative=True,
                        reason="5 %: a line width on the paper's log-scale loss plots; it states nothing tighter")
-
-
-def stage_seed(profile: Profile, offset: int = 0) -> int:
-    """The base seed of a stage: independent across root seeds (profile.seed) by a stride of 1000."""
-    return 1000 * profile.seed + offset
 
 
 def rug_fit(n_s: int, r: float, p: float, profile: Profile, seed: int):
@@ -101,6 +96,12 @@ def group_by(records: list[dict], *keys: str) -> dict[tuple, list[dict]]:
     for rec in records:
         out.setdefault(tuple(rec[k] for k in keys), []).append(rec)
     return dict(sorted(out.items()))
+
+
+def mmse_at(p: float, sigma: float) -> float:
+    """theory.mmse_loss at a measured sigma; NaN where sigma is not finite or absurdly large (an unlearned
+    model)."""
+    return float(theory.mmse_loss(p, sigma)) if np.isfinite(sigma) and sigma <= 1e3 else math.nan
 
 
 def ratio_over_seeds(values, reference: float) -> Estimate:

@@ -13,7 +13,7 @@ import theory
 from ..claims import Criterion, Point, claim, comparison
 from ..figures import draw_theory_vs_trained
 from ..stats import common_slope, exact, from_se, over_seeds
-from ._common import CONSISTENT, GAUSSIAN, SAME_CURVE, Context, group_by, rug_fit, stage_seed
+from ._common import CONSISTENT, GAUSSIAN, SAME_CURVE, Context, group_by, mmse_at, rug_fit, stage_seed
 
 NAME = "bounds_vs_trained"
 
@@ -39,7 +39,7 @@ def bounds_vs_trained(ctx: Context):
             "n_s": n_s, "p": p, "r": r, "seed": rec.get("seed", 0), "p_n_s": p * n_s, "loss": rec["loss"],
             "loss_se": rec["loss_se"], "a": mp["a"], "b_eff": mp["b_eff"], "sigma": sigma, "welch_sigma": welch,
             "sigma_over_welch": sigma / welch if welch > 0 else math.nan,
-            "mmse_at_sigma": float(theory.mmse_loss(p, sigma)) if np.isfinite(sigma) and sigma <= 1e3 else math.nan,
+            "mmse_at_sigma": mmse_at(p, sigma),
             "L_star": float(theory.optimal_loss(p, r)), "rug_loss": rug.get("loss"), "rug_se": rug.get("se"),
             "theory_own": rec["theory_loss_own_params"], "theory_per_row": rec["theory_loss_per_row"],
             "exact_loss": rec.get("exact_loss"), "exact_mmse_rows": rec.get("exact_mmse_rows"),

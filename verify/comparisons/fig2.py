@@ -11,14 +11,10 @@ from ..claims import Criterion, Point, claim, comparison
 from ..figures import draw_loss_vs_ratio
 from ..measure import train_sweep
 from ..stats import exact, from_se, over_seeds
-from ._common import (CONSISTENT, GAUSSIAN, SAME_CURVE, Context, group_by, ratio_from_se, ratio_over_seeds, replicas,
-                      rug_record, stage_seed)
+from ._common import (CONSISTENT, GAUSSIAN, SAME_CURVE, Context, group_by, mmse_at, ratio_from_se, ratio_over_seeds,
+                      replicas, rug_record, stage_seed)
 
 NAME = "loss_vs_ratio"
-
-
-def _mmse(p: float, sigma: float) -> float:
-    return float(theory.mmse_loss(p, sigma)) if np.isfinite(sigma) and sigma <= 1e3 else float("nan")
 
 
 @comparison(NAME, "Loss against compression ratio (fig. 2)")
@@ -32,7 +28,7 @@ def loss_vs_ratio(ctx: Context):
         "r": r_grid.tolist(),
         "L_star": theory.optimal_loss(p, r_grid).tolist(),
         "linear": theory.linear_loss(p, r_grid).tolist(),
-        "mmse": [_mmse(p, float(theory.welch_sigma(p, r))) for r in r_grid],
+        "mmse": [mmse_at(p, float(theory.welch_sigma(p, r))) for r in r_grid],
         "structured": np.asarray(theory.structured_loss(p, r_grid)).tolist(),
     }
     # the best Toy-Models arrangement (pairs, simplices, polygons, dedicated and dropped features) at (p, r):
@@ -49,12 +45,12 @@ def loss_vs_ratio(ctx: Context):
         points.append({
             "r": r, "seeds": [rec["seed"] for rec in recs], "trained_losses": losses,
             "trained_loss_ses": [rec["loss_se"] for rec in recs], "trained_sigmas": sigmas,
-            "trained_mmse_own": [_mmse(p, s) for s in sigmas],
+            "trained_mmse_own": [mmse_at(p, s) for s in sigmas],
             "trained_loss": est.value, "trained_se": est.se,  # for the figure
             "rug_loss": big["loss"], "rug_se": big["se"], "rug_a": big["a"], "rug_b": big["b"],
             "rug_same_ns_loss": same["loss"], "rug_same_ns_se": same["se"], "rug": big, "rug_same_ns": same,
             "L_star": float(theory.optimal_loss(p, r)), "linear": float(theory.linear_loss(p, r)),
-            "mmse": _mmse(p, float(theory.welch_sigma(p, r))),
+            "mmse": mmse_at(p, float(theory.welch_sigma(p, r))),
             "dead_features": [rec["dead_features"] for rec in recs],
             "structured": structured[r],
         })
