@@ -8,6 +8,7 @@ deviation sigma. See docs/theory.md for every derivation.
 from .bounds import linear_loss, mmse_loss, mmse_on_loss, welch_sigma
 from .decoder import ExactMMSE, RowMMSE, exact_mmse, exact_mmse_loss
 from .decomposition import LossDecomposition, loss_decomposition
+from .finite_size import FiniteSizeExcess, rug_columns, rug_finite_size
 from .gaussian import relu_moment
 from .interference import (
     ExactLoss,
@@ -58,6 +59,9 @@ __all__ = [
     "RowMMSE",
     "exact_mmse",
     "exact_mmse_loss",
+    "FiniteSizeExcess",
+    "rug_columns",
+    "rug_finite_size",
     "loss_decomposition",
     "ExactLoss",
     "FeatureMoments",

@@ -1,4 +1,4 @@
-"""Command line of :mod:`theory`: ``python -m theory {loss,optimum,bound,curve} ... [--json]``.
+"""Command line of :mod:`theory`: ``python -m theory {loss,optimum,bound,curve,finite-size} ... [--json]``.
 
 Bad input prints one line to stderr and exits with status 2.
 """
@@ -25,6 +25,7 @@ from . import (
     optimal_ab,
     optimal_loss,
     r0_limit,
+    rug_finite_size,
     upper_bound_ansatz,
     welch_sigma,
 )
@@ -143,6 +144,70 @@ def _cmd_curve(args) -> dict:
     return {"p": args.p, "n": int(args.n), "csv": str(csv_path), "png": str(png_path)}
 
 
+def _cmd_finite_size(args) -> dict:
+    for name in ("ns", "pns"):
+        if not getattr(args, name):
+            raise ValueError(f"--{name} needs at least one value")
+    for x in args.pns:
+        if not math.isfinite(x) or x <= 0:
+            raise ValueError(f"--pns values must be > 0, got {x!r}")
+    for n in args.ns:
+        if n < 2 or n & (n - 1):
+            raise ValueError(f"--ns values must be powers of two >= 2, got {n}")
+        if max(args.pns) > n:
+            raise ValueError(f"--pns values must be <= n_s (p <= 1), got {max(args.pns)!r} with n_s = {n}")
+    from tqdm import tqdm
+
+    points = [(r, n, pns) for r in args.r for n in args.ns for pns in args.pns]
+    rows = []
+    for r, n, pns in tqdm(points, desc="finite-size", unit="point", disable=args.quiet, file=sys.stderr):
+        res = rug_finite_size(pns / n, r, n, draws=args.draws, seed=args.seed, tol=args.tol)
+        rows.append(res)
+    out = Path(args.out)
+    csv_path, json_path, png_path = out / "excess.csv", out / "excess.json", out / "excess.png"
+    cols = ("r", "n_s", "p_ns", "p", "large_ns_loss", "mean", "low", "high")
+
+    def write_csv(tmp):
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(cols + tuple(f"excess_{s}" for s in rows[0].seeds))
+            for res in rows:
+                writer.writerow([repr(float(getattr(res, c))) for c in cols] + [repr(float(e)) for e in res.excess])
+
+    def write_json(tmp):
+        meta = {"draws": args.draws, "seed": args.seed, "tol": args.tol, "confidence": rows[0].confidence}
+        with open(tmp, "w") as handle:
+            json.dump({"settings": meta, "points": [res.as_dict() for res in rows]}, handle, indent=1)
+
+    _atomic_write(csv_path, write_csv)
+    _atomic_write(json_path, write_json)
+
+    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
+
+    fig = Figure(figsize=(4.2 * len(args.r), 3.6))
+    axes = fig.subplots(1, len(args.r), squeeze=False)[0]
+    for ax, r in zip(axes, args.r):
+        for k, n in enumerate(args.ns):
+            sel = [res for res in rows if res.n_s == n and abs(res.r - r) < 1e-12]
+            x = np.array([res.p_ns for res in sel])
+            m = np.array([res.mean for res in sel])
+            lo = np.array([res.low for res in sel])
+            hi = np.array([res.high for res in sel])
+            ax.errorbar(x, 100 * m, yerr=100 * np.vstack([m - lo, hi - m]), marker="o", ms=3, capsize=2,
+                        color=f"C{k}", label=f"n_s = {n}")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(args.pns, [f"{v:g}" for v in args.pns])
+        ax.minorticks_off()
+        ax.set_xlabel("p n_s (mean active features)")
+        ax.set_title(f"r = {r:g}")
+    axes[0].set_ylabel("best rug / L* - 1 (%)")
+    axes[0].legend(frameon=False)
+    fig.tight_layout()
+    _atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    return {"points": len(rows), "csv": str(csv_path), "json": str(json_path), "png": str(png_path)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m theory", description="The exact macroscopic theory of the Persian Rug.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -174,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--r-max", type=float, default=1.0, help="largest r (default 1)")
     cmd.add_argument("--n", type=int, default=50, help="number of r values (default 50)")
     cmd.add_argument("--out", default="curve", help="output folder (default ./curve)")
+
+    cmd = add("finite-size", "the exact excess of the best rug over L* against p n_s: CSV, JSON and PNG",
+              _cmd_finite_size)
+    cmd.add_argument("--r", type=float, nargs="+", default=[0.25], help="compression ratios (default 0.25)")
+    cmd.add_argument("--ns", type=int, nargs="+", default=[256, 1024], help="n_s values, powers of two")
+    cmd.add_argument("--pns", type=float, nargs="+", default=[1, 3, 10, 30, 100], help="p n_s values")
+    cmd.add_argument("--draws", type=int, default=3, help="column sets S per point (default 3)")
+    cmd.add_argument("--seed", type=int, default=0, help="seed of the first column set (default 0)")
+    cmd.add_argument("--tol", type=float, default=1e-6, help="relative accuracy of each exact loss")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    cmd.add_argument("--out", default="finite-size", help="output folder (default ./finite-size)")
     return parser
 
 

@@ -37,7 +37,7 @@ def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: boo
     for e in index["entries"]:
         run = runs.get(e["run"]) or runs.setdefault(e["run"], load_run(Path(out_dir) / e["run"]))
         rec = measure_instance(run, e["instance"], ks_samples=profile.ks_samples,
-                               mmse_rows=MMSE_ROWS if e["replica"] == 0 else 0)
+                               mmse_rows=MMSE_ROWS)
         rec["r"] = e["r"]
         records.append(rec)
     return records
@@ -60,8 +60,8 @@ def per_row_theory_loss(diag, effective_bias, sigma, p: float) -> float:
     return float(losses.mean())
 
 
-#: rows of the first seed's model of each configuration whose exact elementwise MMSE is computed (a row
-#: costs up to a few seconds at small p n_s; the check is a theorem that must hold on every row it looks at)
+#: rows of every trained model (each seed) whose exact elementwise MMSE is computed (a row costs up to a
+#: few seconds at small p n_s; the check is a theorem that must hold on every row it looks at)
 MMSE_ROWS = 1
 #: the relative accuracy of the exact losses and MMSEs computed for the report: 1e-5 is a thousand times
 #: finer than a held-out loss's standard error, and costs a third of 1e-6 at small p n_s
