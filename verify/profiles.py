@@ -44,6 +44,22 @@ class Profile:
     sae_alphas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
     sae_ratios: tuple = (0.5, 1.0, 2.0, 4.0)
     sae_steps: int = 3000
+    # fig. 2 at further values of p (sec. 3.1: p sets the slope and length of the initial fall); trained at
+    # fig2_trained_ns on fig2_rs, the rug at fig2_rug_ns
+    fig2_extra_ps: tuple = (0.01, 0.1)
+    # figs 4-12 over the (p, r) plane: the grid's r values for the heatmaps are grid_rs
+    # appendix H (figs 13, 14): two importance groups, 1 and alpha, one instance per alpha
+    appendix_h_ns: int = 4096
+    appendix_h_nd: int = 1024
+    appendix_h_p: float = 0.04
+    appendix_h_alphas: tuple = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0)
+    # the r >= 1/2 question: trained models at several n_s against the rug, L* and the structured solutions
+    pairs_ns: tuple = (128, 1024, 8192)
+    pairs_p: float = 0.045
+    pairs_rs: tuple = (0.5, 0.7, 0.9)
+    # stages this profile does not run (too slow for its machine): the report lists them as not run, with
+    # the command that runs them
+    skip: tuple = ()
     # training
     lr_factor: float = 4.0
     init: str = "transpose"  # ToyModel's initialisation (see docs/training.md)
@@ -75,6 +91,9 @@ PROFILES = {
         scaling_ps=(7e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3),
         scaling_rs=(0.02, 0.03, 0.05, 0.07, 0.1),
         sae_ratios=(0.5, 1.0, 2.0),
+        appendix_h_ns=256,
+        appendix_h_nd=64,
+        pairs_ns=(64, 128, 256),
     ),
     "paper": Profile(
         name="paper",
@@ -123,6 +142,14 @@ PROFILES = {
         batch=128,
         rug_samples=8,
         ks_samples=200,
+        fig2_extra_ps=(0.1,),
+        appendix_h_ns=32,
+        appendix_h_nd=8,
+        appendix_h_p=0.1,
+        appendix_h_alphas=(0.0, 0.1, 0.5, 1.0),
+        pairs_ns=(16, 32),
+        pairs_rs=(0.5,),
+        pairs_p=0.1,
     ),
 }
 

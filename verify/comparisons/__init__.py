@@ -6,7 +6,7 @@ Adding a comparison is one module: a function ``run(ctx) -> (data, figures)`` re
 ``@claim(name, id, ...)``; then one import line below.
 """
 
-from . import rug, fig2, symmetry, bounds, fig3, scaling, sae  # noqa: F401  (registration order)
+from . import rug, fig2, symmetry, bounds, fig3, scaling, pairs, activations, appendix_h, sae  # noqa: F401  (registration order)
 from ._common import Context
 
 __all__ = ["Context"]
