@@ -121,6 +121,31 @@ def test_symmetry_trends_are_judged_with_their_interval():
     assert c.judge(noisy, {}).status == "inconclusive"
 
 
+def test_symmetry_is_judged_at_every_p_r():
+    c = CLAIMS["symmetry.delta2_mean_nu_shrinks"]
+    shrinking = _symmetry_table({64: 1e-2, 128: 5e-3, 256: 2.5e-3}, key="delta2_mean_nu")["table"]
+    rising = [row | {"r": 0.5} for row in _symmetry_table({64: 1e-3, 128: 2e-3, 256: 4e-3}, key="delta2_mean_nu")["table"]]
+    v = c.judge({"table": shrinking + rising}, {})
+    assert v.status == "fail" and len(v.points) == 2  # one (p, r) rising is enough, however the other behaves
+    assert {pt["where"]["r"] for pt in v.points} == {0.25, 0.5}
+    assert [pt["where"]["n_s"] for pt in v.points] == [[64, 256]] * 2
+    assert c.judge({"table": shrinking}, {}).status == "pass"
+
+
+def _lambda_table(lam_small_p, lam_large_p, n_s=64):
+    return {"table": [{"n_s": n_s, "p": p, "r": 0.25, "seed": s, "lambda": lam * (1 + 0.01 * s)}
+                      for p, lam in ((0.02, lam_small_p), (0.045, 0.5), (0.1, lam_large_p)) for s in range(3)]
+            + [{"n_s": 2 * n_s, "p": 0.02, "r": 0.25, "seed": 0, "lambda": 0.01}]}
+
+
+def test_fig8_caption_compares_p_at_the_smallest_ns():
+    c = CLAIMS["symmetry.fig8_large_p_first"]
+    v = c.judge(_lambda_table(0.9, 0.3), {})
+    assert v.status == "pass" and v.points[0]["where"] == {"n_s": 64, "p": [0.02, 0.1], "r": 0.25}
+    assert v.points[0]["estimate"]["value"] == pytest.approx(0.3 / 0.9, rel=1e-3)
+    assert c.judge(_lambda_table(0.3, 0.9), {}).status == "fail"
+
+
 def _scaling_data(law, noise=0.01):
     rng = np.random.default_rng(1)
     pts = []
@@ -174,6 +199,35 @@ def test_trained_models_beating_a_gaussian_bound_fail_inside_the_regime():
     data = {"p": p, "trained_ns": 8192, "rug_ns": 8192, "points": [pt]}
     assert CLAIMS["fig2.mmse_below_trained"].judge(data, {}).status == "fail"
     assert CLAIMS["fig2.mmse_below_trained"].judge(data | {"trained_ns": 256}, {}).status == "out_of_regime"
+
+
+def _fig2_panel(p, r_losses, n_s=128):
+    return {"p": p, "trained_ns": n_s, "rug_ns": 4096,
+            "points": [{"r": r, "trained_losses": list(v), "L_star": 1.0, "linear": 1.0} for r, v in r_losses.items()]}
+
+
+def test_fig2_judges_every_p_and_the_initial_fall():
+    var = {p: float(theory.r0_limit(p)) for p in (0.01, 0.045, 0.1)}
+    main = _fig2_panel(0.045, {0.1: [0.5 * var[0.045]] * 3, 0.5: [0.1] * 3})
+    # the fall at r = 0.1 (the smallest common r): loss / Var x = 0.3, 0.5, 0.8 for p = 0.01, 0.045, 0.1
+    faster = [_fig2_panel(0.01, {0.1: [0.3 * var[0.01], 0.31 * var[0.01], 0.29 * var[0.01]]}),
+              _fig2_panel(0.1, {0.1: [0.8 * var[0.1], 0.81 * var[0.1], 0.79 * var[0.1]]})]
+    fall = CLAIMS["fig2.initial_fall_set_by_p"]
+    v = fall.judge(main | {"extra_panels": faster}, {})
+    assert v.status == "pass" and len(v.points) == 2
+    assert v.points[0]["estimate"]["value"] == pytest.approx(0.6, rel=0.02)  # 0.3 / 0.5
+    assert v.points[0]["where"]["r"] == 0.1
+    slower = [_fig2_panel(0.01, {0.1: [0.9 * var[0.01], 0.91 * var[0.01], 0.89 * var[0.01]]})]
+    assert fall.judge(main | {"extra_panels": slower}, {}).status == "fail"
+    # an older stage file has one p: nothing to compare, which is not a pass
+    assert fall.judge(main, {}).status == "inconclusive"
+    # every per-r claim now reads every panel
+    below = CLAIMS["fig2.trained_below_linear"].judge(main | {"extra_panels": faster}, {})
+    assert sorted({pt["where"]["p"] for pt in below.points}) == [0.01, 0.045, 0.1]
+    theory_fall = CLAIMS["fig2.initial_fall_theory"].judge(main | {"extra_panels": faster}, {})
+    assert theory_fall.status == "pass"
+    assert theory_fall.points[0]["estimate"]["value"] == pytest.approx(
+        (theory.optimal_loss(0.01, 0.1) / var[0.01]) / (theory.optimal_loss(0.045, 0.1) / var[0.045]))
 
 
 # ---- statistics against scipy.stats directly ------------------------------------------------------------

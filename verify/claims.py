@@ -63,8 +63,9 @@ class Regime:
     def contains(self, where: dict) -> bool:
         """Whether a point measured at ``where`` (keys n_s, p, r; missing keys are not checked) is in."""
         coords = dict(where)
-        if "p_n_s" not in coords and "p" in coords and "n_s" in coords:
-            coords["p_n_s"] = coords["p"] * coords["n_s"]
+        p, n_s = coords.get("p"), coords.get("n_s")
+        if "p_n_s" not in coords and isinstance(p, (int, float)) and isinstance(n_s, (int, float)):
+            coords["p_n_s"] = p * n_s
         for key in ("n_s", "p_n_s", "r"):
             lo, hi = getattr(self, key)
             v = coords.get(key)

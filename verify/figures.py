@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 
 from numerics.plots import plot_weights, save_figure  # noqa: E402
 
-__all__ = ["draw_loss_vs_ratio", "draw_symmetry_vs_ns", "draw_theory_vs_trained", "draw_weights_fig3",
+__all__ = ["draw_loss_vs_ratio", "draw_symmetry_vs_ns", "draw_symmetry_heatmaps", "draw_theory_vs_trained", "draw_weights_fig3",
            "draw_scaling"]
 
 
@@ -32,6 +32,46 @@ def draw_loss_vs_ratio(p, curve, points, profile, out: Path) -> str:
     ax.set_ylabel("loss per feature")
     ax.set_title(f"Loss against compression (p = {p})")
     ax.legend(fontsize=8)
+    save_figure(fig, out)
+    return out.name
+
+
+def draw_symmetry_heatmaps(table, keys, out: Path) -> str:
+    """Figs 4-12 as the paper draws them: each quantity (a row of panels) over the (p, r) plane at each n_s
+    (a column), the geometric mean over seeds, one log colour scale per quantity."""
+    from matplotlib.colors import LogNorm
+
+    ns = sorted({row["n_s"] for row in table})
+    ps = sorted({row["p"] for row in table})
+    rs = sorted({row["r"] for row in table})
+    fig, axes = plt.subplots(len(keys), len(ns), figsize=(2.6 * len(ns) + 1, 1.9 * len(keys)), squeeze=False,
+                             layout="constrained")
+    for i, key in enumerate(keys):
+        grids = []
+        for n in ns:
+            z = np.full((len(rs), len(ps)), np.nan)
+            for a, r in enumerate(rs):
+                for b, p in enumerate(ps):
+                    v = [row[key] for row in table if row["n_s"] == n and row["p"] == p and row["r"] == r
+                         and row.get(key) is not None and row[key] > 0]
+                    if v:
+                        z[a, b] = float(np.exp(np.mean(np.log(v))))
+            grids.append(z)
+        finite = np.concatenate([g[np.isfinite(g)] for g in grids]) if grids else np.array([])
+        norm = LogNorm(finite.min(), finite.max()) if finite.size and finite.max() > finite.min() else None
+        for j, (n, z) in enumerate(zip(ns, grids)):
+            ax = axes[i, j]
+            im = ax.imshow(z, origin="lower", aspect="auto", norm=norm, cmap="viridis")
+            ax.set_xticks(range(len(ps)), [f"{p:g}" for p in ps], fontsize=7)
+            ax.set_yticks(range(len(rs)), [f"{r:g}" for r in rs], fontsize=7)
+            if i == 0:
+                ax.set_title(f"n_s = {n}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(f"{key}\nr", fontsize=8)
+            if i == len(keys) - 1:
+                ax.set_xlabel("p", fontsize=8)
+        fig.colorbar(im, ax=list(axes[i]), fraction=0.03, pad=0.02)
+    fig.suptitle("Symmetry breaking over (p, r) at each n_s (figs 4-12; smaller is more symmetric)")
     save_figure(fig, out)
     return out.name
 

@@ -47,6 +47,7 @@ class Profile:
     # fig. 2 at further values of p (sec. 3.1: p sets the slope and length of the initial fall); trained at
     # fig2_trained_ns on fig2_rs, the rug at fig2_rug_ns
     fig2_extra_ps: tuple = (0.01, 0.1)
+    fig2_extra_rs: tuple = ()  # the r values at the extra p; () means fig2_rs
     # figs 4-12 over the (p, r) plane: the grid's r values for the heatmaps are grid_rs
     # appendix H (figs 13, 14): two importance groups, 1 and alpha, one instance per alpha
     appendix_h_ns: int = 4096
@@ -91,6 +92,7 @@ PROFILES = {
         scaling_ps=(7e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3),
         scaling_rs=(0.02, 0.03, 0.05, 0.07, 0.1),
         sae_ratios=(0.5, 1.0, 2.0),
+        fig2_extra_rs=(0.1, 0.3, 0.5),
         appendix_h_ns=256,
         appendix_h_nd=64,
         pairs_ns=(64, 128, 256),

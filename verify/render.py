@@ -91,6 +91,17 @@ def render_markdown(summary: dict) -> str:
             lines.append(f"| `{cl['id']}` | {cl['source']} | {_headline(cl)} | {_cell(cl['tolerance'])} | "
                          f"{_cell(cl['regime'])} |")
         lines.append("")
+    missing = summary.get("not_run") or {}
+    if missing:
+        lines += [f"### NOT RUN ({len(missing)} stages, {sum(len(m['claims']) for m in missing.values())} claims)", "",
+                  "These comparisons have no data in this report"
+                  + (" (the profile skips some: too slow for its machine)" if any(m.get("skipped_by_profile")
+                                                                                  for m in missing.values()) else "")
+                  + "; each command runs one into the report (OUT: this report's directory), and its claims are "
+                  "judged with the rest.", "", "| stage | claims | command |", "|---|---|---|"]
+        for stage, m in missing.items():
+            lines.append(f"| `{stage}` | {', '.join(f'`{c}`' for c in m['claims']) or '—'} | `{m['command']}` |")
+        lines.append("")
     for name, comp in summary["comparisons"].items():
         lines += [f"## {comp['title']}", ""]
         for cl in (c for c in summary["claims"] if c["comparison"] == name):

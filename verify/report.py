@@ -27,7 +27,7 @@ from .measure import train_sweep
 from .profiles import Profile, get_profile
 from .render import render_markdown
 
-__all__ = ["run_report", "judge_report", "judge", "STAGES"]
+__all__ = ["run_report", "judge_report", "judge", "not_run", "STAGES"]
 
 
 def _stages() -> tuple:
@@ -111,8 +111,9 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
     profile = get_profile(profile) if isinstance(profile, str) else profile
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    wanted = set(STAGES if not only else only)
     redo = set(redo)
+    # a profile's skipped stages run only when named in --only (the page lists them as not run otherwise)
+    wanted = set(STAGES if not only else only) - (set() if only else set(profile.skip))
     for arg, names in (("only", wanted), ("redo", redo)):
         if names - set(STAGES):
             raise ValueError(f"{arg} must name stages among {', '.join(STAGES)}; "
@@ -164,7 +165,18 @@ def judge(results: dict[str, Comparison], profile: dict, made: dict) -> dict:
         "counts": {s: sum(c["status"] == s for c in claims) for s in STATUSES},
         "claims": claims,
         "comparisons": {name: res.as_dict() for name, res in results.items()},
+        "not_run": not_run(results, profile),
     })
+
+
+def not_run(results, profile: dict) -> dict:
+    """The registered comparisons this report has no data for (skipped by its profile, left out of --only,
+    or newer than the report): per stage, its claims and the command that runs it into the report."""
+    name = profile.get("name", "quick")
+    return {stage: {"claims": [c.id for c in claims_of(stage)],
+                    "skipped_by_profile": stage in (profile.get("skip") or ()),
+                    "command": f"python -m verify report --profile {name} --out OUT --only {stage}"}
+            for stage in COMPARISONS if stage not in results}
 
 
 def _write(out: Path, summary: dict) -> dict:

@@ -7,7 +7,7 @@ import numpy as np
 
 import theory
 
-from ..claims import Criterion, Point, claim, comparison
+from ..claims import Criterion, Point, Regime, claim, comparison
 from ..figures import draw_loss_vs_ratio
 from ..measure import train_sweep
 from ..stats import exact, from_se, over_seeds
@@ -17,11 +17,28 @@ from ._common import (CONSISTENT, GAUSSIAN, SAME_CURVE, Context, group_by, mmse_
 NAME = "loss_vs_ratio"
 
 
-@comparison(NAME, "Loss against compression ratio (fig. 2)")
+@comparison(NAME, "Loss against compression ratio (fig. 2), at several p")
 def loss_vs_ratio(ctx: Context):
-    profile, p, rs = ctx.profile, ctx.profile.fig2_p, list(ctx.profile.fig2_rs)
+    profile = ctx.profile
+    data = _panel(ctx, profile.fig2_p, list(profile.fig2_rs), 0, "fig2_loss_vs_ratio.png")
+    figures = [data.pop("figure")]
+    extra = []
+    for k, p in enumerate(profile.fig2_extra_ps):
+        rs = list(profile.fig2_extra_rs or profile.fig2_rs)
+        panel = _panel(ctx, p, rs, 7000 + 1000 * k, f"fig2_loss_vs_ratio_p={p:g}.png")
+        figures.append(panel.pop("figure"))
+        extra.append(panel)
+    data["extra_panels"] = extra
+    return data, figures
+
+
+def _panel(ctx: Context, p: float, rs: list, offset: int, figure: str) -> dict:
+    """Fig. 2 at one p: trained models at fig2_trained_ns (profile.seeds seeds, stage seeds from
+    ``offset``), the rug at fig2_rug_ns and at the trained n_s, and the theory's curves."""
+    profile = ctx.profile
     n_tr, n_rug = profile.fig2_trained_ns, profile.fig2_rug_ns
-    records = train_sweep(profile, n_tr, [p], rs, ctx.work / "runs" / "fig2", ctx.progress)
+    sub = "fig2" if offset == 0 else f"fig2_p={p:g}"
+    records = train_sweep(profile, n_tr, [p], rs, ctx.work / "runs" / sub, ctx.progress, offset=offset)
     by_r = group_by(records, "r")
     r_grid = np.linspace(0.02, 1.0, 50)
     curve = {
@@ -37,8 +54,8 @@ def loss_vs_ratio(ctx: Context):
     points = []
     for i, r in enumerate(rs):
         recs = sorted(by_r[(r,)], key=lambda rec: rec["seed"])
-        big = rug_record(n_rug, r, p, profile, stage_seed(profile, i), optimum=True)
-        same = rug_record(n_tr, r, p, profile, stage_seed(profile, 100 + i), optimum=True)
+        big = rug_record(n_rug, r, p, profile, stage_seed(profile, offset + i), optimum=True)
+        same = rug_record(n_tr, r, p, profile, stage_seed(profile, offset + 100 + i), optimum=True)
         losses = [rec["loss"] for rec in recs]
         sigmas = [rec["macroscopic"]["sigma_rms"] for rec in recs]
         est = over_seeds(losses) if len(losses) > 1 else from_se(losses[0], recs[0]["loss_se"])
@@ -54,8 +71,23 @@ def loss_vs_ratio(ctx: Context):
             "dead_features": [rec["dead_features"] for rec in recs],
             "structured": structured[r],
         })
-    fig = draw_loss_vs_ratio(p, curve, points, profile, ctx.out / "fig2_loss_vs_ratio.png")
-    return {"p": p, "trained_ns": n_tr, "rug_ns": n_rug, "points": points, "curve": curve}, [fig]
+    fig = draw_loss_vs_ratio(p, curve, points, profile, ctx.out / figure)
+    return {"p": p, "trained_ns": n_tr, "rug_ns": n_rug, "points": points, "curve": curve, "figure": fig}
+
+
+def _panels(data) -> list[dict]:
+    """Every p's panel: the main one (fig2_p, stored at the top level) and the extra ones (older stage
+    files have only the main one)."""
+    return [data] + list(data.get("extra_panels") or [])
+
+
+def _per_panel(measure):
+    """A claim measured on one panel, applied to every p's panel."""
+    def at_every_p(data, profile):
+        return [pt for panel in _panels(data) for pt in measure(panel, profile)]
+    at_every_p.__name__ = measure.__name__
+    at_every_p.__doc__ = measure.__doc__
+    return at_every_p
 
 
 def _sizes(data, profile):
@@ -68,6 +100,7 @@ def _sizes(data, profile):
        "(1 - r) Var x at every r < 1.", source="sec. 2, fig. 2", quantity="trained loss per r, mean over seeds",
        reference="theory.linear_loss(p, r)",
        criterion=Criterion("at_most", 0.0, reason="strictly below: the paper's 'dramatically outperforms'"))
+@_per_panel
 def _below_linear(data, profile):
     n_tr, _ = _sizes(data, profile)
     return [Point(over_seeds(replicas(pt, "trained_losses", "trained_loss")), pt["linear"],
@@ -79,6 +112,7 @@ def _below_linear(data, profile):
        quantity="the rug's exact optimal loss at its S / L* per r (older runs: the fitted rug's held-out loss)",
        reference="1",
        criterion=SAME_CURVE, regime=GAUSSIAN)
+@_per_panel
 def _rug_theory(data, profile):
     _, n_rug = _sizes(data, profile)
     out = []
@@ -96,6 +130,7 @@ def _rug_theory(data, profile):
        "model are essentially the same (compared here at the same n_s).", source="sec. 3.3, sec. 4.2.2, fig. 2",
        quantity="trained loss / rug loss at the trained n_s, per r, mean over seeds", reference="1",
        criterion=SAME_CURVE, regime=GAUSSIAN)
+@_per_panel
 def _trained_rug(data, profile):
     n_tr, _ = _sizes(data, profile)
     return [Point(ratio_over_seeds(replicas(pt, "trained_losses", "trained_loss"), pt["rug_same_ns_loss"]), 1.0,
@@ -106,6 +141,7 @@ def _trained_rug(data, profile):
 @claim(NAME, "fig2.trained_matches_theory", statement="Trained models reach the theory's L*(p, r) (the curves of "
        "fig. 2 are essentially the same).", source="sec. 3.3, sec. 4 (opening), fig. 2",
        quantity="trained loss / L* per r, mean over seeds", reference="1", criterion=SAME_CURVE, regime=GAUSSIAN)
+@_per_panel
 def _trained_theory(data, profile):
     n_tr, _ = _sizes(data, profile)
     return [Point(ratio_over_seeds(replicas(pt, "trained_losses", "trained_loss"), pt["L_star"]), 1.0,
@@ -117,6 +153,7 @@ def _trained_theory(data, profile):
        source="appendix E.2", quantity="rug loss per r (held-out standard error)",
        reference="theory.mmse_loss(p, Welch sigma)",
        criterion=Criterion("at_least", 0.0, reason="a bound: no tolerance"), regime=GAUSSIAN)
+@_per_panel
 def _mmse_rug(data, profile):
     _, n_rug = _sizes(data, profile)
     return [Point(from_se(pt["rug_loss"], pt["rug_se"], method="held-out standard error"), pt["mmse"],
@@ -128,6 +165,7 @@ def _mmse_rug(data, profile):
        "Gaussian and a Gaussian-interference bound does not bind them.", source="appendix E.2",
        quantity="trained loss / MMSE bound at the model's own sigma, per r, mean over seeds", reference="1",
        criterion=Criterion("at_least", 0.0, reason="a bound: no tolerance"), regime=GAUSSIAN)
+@_per_panel
 def _mmse_trained(data, profile):
     n_tr, _ = _sizes(data, profile)
     out = []
@@ -146,6 +184,7 @@ def _mmse_trained(data, profile):
        source="toolkit (theory.rug_exact_loss against numerics.fit_rug)",
        quantity="held-out loss per rug (both sizes, every r)", reference="theory.rug_exact_loss at the fit",
        criterion=CONSISTENT)
+@_per_panel
 def _rug_exact(data, profile):
     out = []
     for pt in data["points"]:
@@ -163,8 +202,62 @@ def _rug_exact(data, profile):
        source="theory.structured (docs/theory.md section 15)",
        quantity="trained loss / best structured loss per r, mean over seeds", reference="1",
        criterion=Criterion("within"))
+@_per_panel
 def _structured(data, profile):
     n_tr, _ = _sizes(data, profile)
     return [Point(ratio_over_seeds(replicas(pt, "trained_losses", "trained_loss"), pt["structured"]["loss"]), 1.0,
                   {"n_s": n_tr, "p": data["p"], "r": pt["r"], "arrangement": pt["structured"]["kind"]})
             for pt in data["points"] if pt.get("structured")]
+
+
+# ---- sec. 3.1: p sets the slope and the length of the initial fall -----------------------------------
+#: the loss at r -> 0 is Var x = p/3 - p^2/4 (theory.r0_limit); the initial fall is measured as the loss at
+#: the smallest r of every panel over that, so that panels at different p compare on one scale
+def _fall_pairs(data):
+    """(smaller p panel, larger p panel, r) for consecutive p's, at the smallest r every panel has."""
+    panels = sorted(_panels(data), key=lambda panel: panel["p"])
+    common = set.intersection(*({pt["r"] for pt in panel["points"]} for panel in panels)) if panels else set()
+    if len(panels) < 2 or not common:
+        return []
+    r = min(common)
+    return [(lo, hi, r) for lo, hi in zip(panels, panels[1:])]
+
+
+def _at(panel, r):
+    return next(pt for pt in panel["points"] if pt["r"] == r)
+
+
+FALLS_FASTER = Criterion("at_most", 0.0, reason="the sign of the effect: the paper says the fall is faster at "
+                         "smaller p and gives no size")
+
+
+@claim(NAME, "fig2.initial_fall_set_by_p", statement="The slope and duration of the initial fall of the loss "
+       "with r is controlled by p: in the high-sparsity regime (p close to zero) the loss drops very quickly "
+       "near r = 0.", source="sec. 3.1, fig. 2",
+       quantity="(trained loss / Var x) at the smaller p over the same at the next larger p, at the smallest "
+       "common r; seed k of one p paired with seed k of the other (independent runs), mean over seeds",
+       reference="1", criterion=FALLS_FASTER,
+       regime=Regime(reason="sec. 3.1 describes fig. 2's trained models at their own n_s (1024 in the paper, "
+                     "p n_s = 46), not the large-n_s limit"))
+def _initial_fall(data, profile):
+    out = []
+    for lo, hi, r in _fall_pairs(data):
+        a = np.asarray(replicas(_at(lo, r), "trained_losses", "trained_loss"), float) / float(theory.r0_limit(lo["p"]))
+        b = np.asarray(replicas(_at(hi, r), "trained_losses", "trained_loss"), float) / float(theory.r0_limit(hi["p"]))
+        k = min(a.size, b.size)
+        out.append(Point(over_seeds(a[:k] / b[:k], "mean over seed pairs of the ratio, t"), 1.0,
+                         {"n_s": lo.get("trained_ns"), "p": [lo["p"], hi["p"]], "r": r}))
+    return out
+
+
+@claim(NAME, "fig2.initial_fall_theory", kind="exact", statement="In the theory, L*(p, r) / Var x at small r "
+       "falls as p falls (the initial fall is faster at higher sparsity).", source="sec. 3.1, sec. 4.3",
+       quantity="L*(smaller p, r) / Var x over L*(larger p, r) / Var x, at the smallest common r",
+       reference="1", criterion=FALLS_FASTER)
+def _initial_fall_theory(data, profile):
+    out = []
+    for lo, hi, r in _fall_pairs(data):
+        ratio = (float(theory.optimal_loss(lo["p"], r)) / float(theory.r0_limit(lo["p"]))) / (
+            float(theory.optimal_loss(hi["p"], r)) / float(theory.r0_limit(hi["p"])))
+        out.append(Point(exact(ratio, "exact"), 1.0, {"p": [lo["p"], hi["p"]], "r": r}))
+    return out
