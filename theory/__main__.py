@@ -10,6 +10,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -31,17 +32,36 @@ from . import (
 )
 
 
+#: a negative number, scientific notation included ("-1e4"): argparse's own pattern misses it and takes
+#: "--b -1e4" for a missing value followed by an option
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.IGNORECASE)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2."""
+    """argparse, but a usage error is one line on stderr and exit status 2, and "-1e4" is a number."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message):  # noqa: D401 - argparse API
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(2)
 
 
+def _finite_or_none(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite_or_none(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite_or_none(x) for x in v]
+    return v
+
+
 def _emit(result: dict, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result, indent=2, sort_keys=False))
+    if as_json:  # JSON has no NaN or infinity: undefined numbers are null
+        print(json.dumps(_finite_or_none(result), indent=2, sort_keys=False, allow_nan=False))
     else:
         width = max(len(k) for k in result)
         for key, value in result.items():
@@ -261,7 +281,11 @@ def main(argv=None) -> int:
     except ValueError as exc:
         sys.stderr.write(f"python -m theory {args.command}: error: {exc}\n")
         return 2
-    _emit(result, args.json)
+    try:
+        _emit(result, args.json)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

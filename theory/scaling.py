@@ -57,7 +57,10 @@ def small_r_loss(p, gamma):
     """
     p = check_p(p)
     gamma = check_real(gamma, "gamma")
-    ratio = relu_moment(1, gamma) ** 2 / relu_moment(2, gamma)
+    m1, m2 = relu_moment(1, gamma), relu_moment(2, gamma)
+    # below gamma ~ -37 both moments underflow to 0; the ratio is then < phi(gamma) / |gamma| < 1e-300
+    # (psi_1 ~ phi / gamma^2, psi_2 ~ 2 phi / |gamma|^3), so 0 is its value to double precision
+    ratio = np.where(m2 > 0, m1 * m1 / np.where(m2 > 0, m2, 1.0), 0.0)
     return scalar_or_array(p / 3.0 - p * p / 4.0 * ratio)
 
 

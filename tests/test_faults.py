@@ -1,0 +1,67 @@
+"""Bad input ends in one clear error, never a traceback from deep inside or a silent conversion
+(issue 16): each defect found by trying the toolkit has a test here that failed on the code before."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import theory
+from theory.__main__ import main as theory_main
+
+NOT_REAL = ["0.5", b"0.1", True, np.bool_(True), 0.1 + 0j, np.complex128(0.1 + 0.2j), [0.1, True], None,
+            np.array([True]), np.array(["0.1"]), {"p": 0.1}]
+
+
+@pytest.mark.parametrize("bad", NOT_REAL, ids=repr)
+@pytest.mark.parametrize("call, name", [
+    (lambda v: theory.optimal_loss(v, 0.25), "p"),
+    (lambda v: theory.optimal_loss(0.05, v), "r"),
+    (lambda v: theory.welch_sigma(v, 0.25), "p"),
+    (lambda v: theory.macroscopic_loss(v, -0.1, 0.2, 0.05), "a"),
+    (lambda v: theory.mmse_loss(0.05, v), "sigma"),
+    (lambda v: theory.small_r_loss(0.05, v), "gamma"),
+])
+def test_theory_refuses_what_is_not_a_real_number(call, name, bad):
+    with pytest.raises(ValueError, match=rf"^{name} must be"):
+        call(bad)
+
+
+@pytest.mark.parametrize("good", [0.1, 1, np.float32(0.1), np.int64(1), np.array([0.1, 0.2]), [0.1, 0.2], (0.1,)])
+def test_theory_takes_every_kind_of_real(good):
+    expected = theory.optimal_loss(np.asarray(good, dtype=np.float64), 0.25)
+    np.testing.assert_allclose(theory.optimal_loss(good, 0.25), expected, rtol=1e-7)
+
+
+def test_small_r_loss_is_finite_deep_in_the_tail():
+    """Below gamma ~ -37 both ReLU moments underflow; the loss is then Var-free p/3 to double precision."""
+    p = 0.05
+    deep = theory.small_r_loss(p, np.array([-36.0, -38.0, -40.0, -1e3, -1e300]))
+    assert np.all(np.isfinite(deep))
+    np.testing.assert_allclose(deep, p / 3, rtol=1e-15)
+    # continuous across the underflow: the ratio there is below phi(36) / 36 ~ 1e-284
+    assert abs(theory.small_r_loss(p, -36.0) - p / 3) < 1e-280
+
+
+def test_theory_json_has_no_nan(capsys):
+    assert theory_main(["bound", "--p", "1", "--r", "0.5", "--json"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert data["upper_bound_ansatz"] is None and data["optimal_loss"] > 0
+
+
+def test_theory_cli_takes_negative_scientific_numbers(capsys):
+    assert theory_main(["loss", "--a", "1", "--b", "-1e4", "--sigma", "0.1", "--p", "0.1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["b"] == -1e4 and data["loss"] == pytest.approx(0.1 / 3)
+
+
+def test_theory_cli_survives_a_closed_pipe(tmp_path):
+    proc = subprocess.run(f"{sys.executable} -m theory curve --p 0.045 --n 3 --out {tmp_path} --json | head -c 1",
+                          shell=True, capture_output=True, text=True)
+    assert "Traceback" not in proc.stderr
