@@ -197,7 +197,7 @@ class PersianRugModel(nn.Module):
 
 @torch.no_grad()
 def sample_pairs(rug: RugOperator, p: float, n_samples: int, *, generator: torch.Generator | None = None,
-                 device="auto", chunk_elems: int | None = None, quiet: bool = True
+                 device="auto", chunk_elems: int | None = None, progress: bool = False
                  ) -> tuple[np.ndarray, np.ndarray]:
     """n_samples fresh samples x and y = R x, returned flattened as two float32 numpy arrays.
 
@@ -214,7 +214,7 @@ def sample_pairs(rug: RugOperator, p: float, n_samples: int, *, generator: torch
     xs = np.empty(n * n_s, dtype=np.float32)
     ys = np.empty(n * n_s, dtype=np.float32)
     buf = torch.empty(rows, n_s, device=dev, dtype=torch.float32)
-    for i0 in tqdm(range(0, n, rows), disable=quiet, desc="pairs", leave=False):
+    for i0 in tqdm(range(0, n, rows), disable=not progress, desc="pairs", leave=False):
         m = min(rows, n - i0)
         xb = sample_features(m, n_s, p, generator=generator, out=buf[:m])
         yb = rug.apply(xb)
@@ -560,7 +560,7 @@ class RugFits:
 
 
 def _train_once(rug: RugOperator, p: float, data_seed: int, *, batch: int, lr: float, max_steps: int,
-                window: int, dev: torch.device, rows: int, pbar_desc: str, quiet: bool):
+                window: int, dev: torch.device, rows: int, pbar_desc: str, progress: bool):
     """One Adam run of the paper's recipe; returns (model, steps, window_loss, converged)."""
     model = PersianRugModel(rug.n_s, rug.n_d, S=rug.S).to(dev)
     model.rug = rug  # share the operator (and its cached masks)
@@ -572,7 +572,7 @@ def _train_once(rug: RugOperator, p: float, data_seed: int, *, batch: int, lr: f
     hist = torch.zeros(max_steps, device=dev, dtype=torch.float64)
     scale = 1.0 / (batch * n_s)
     steps, converged, window_loss = 0, False, float("nan")
-    bar = tqdm(total=max_steps, desc=pbar_desc, disable=quiet, leave=False)
+    bar = tqdm(total=max_steps, desc=pbar_desc, disable=not progress, leave=False)
     for step in range(max_steps):
         opt.zero_grad(set_to_none=False)
         for i0 in range(0, batch, rows):
@@ -619,7 +619,7 @@ def _make_fit(method, rug, p, a, b, *, in_sample, steps, n_samples, converged, s
 def fit_rug(n_s: int, r: float, p: float, *, method: str = "both", seed: int | None = None, S=None,
             n_samples: int | None = None, n_eval: int | None = None, n_restarts: int = 5, batch: int = 512,
             lr: float | None = None, max_steps: int = 20_000, window: int = 200, device="auto",
-            chunk_elems: int | None = None, quiet: bool = False):
+            chunk_elems: int | None = None, progress: bool = True):
     """Find (a, b) of the Persian Rug model at (n_s, r, p) by training, by a deterministic fit, or both.
 
     Parameters
@@ -641,7 +641,7 @@ def fit_rug(n_s: int, r: float, p: float, *, method: str = "both", seed: int | N
         mean of the ``window`` before (checked every ``window`` steps), or after ``max_steps``.
     device : "auto" (CUDA when available, else CPU), "cpu", "cuda", ...
     chunk_elems : entries per chunk (rows x n_s) on hot paths (default 2^22 on CPU, 2^25 on CUDA).
-    quiet : no progress bars.
+    progress : show progress bars (the toolkit's one name for the switch: train, sweep and the CLIs use it).
     """
     n_s = check_power_of_two(n_s, "n_s")
     try:
@@ -672,7 +672,7 @@ def fit_rug(n_s: int, r: float, p: float, *, method: str = "both", seed: int | N
     window = check_int(window, "window", low=1)
     dev = resolve_device(device)
     chunk_elems = _check_chunk(chunk_elems)
-    quiet = bool(quiet)
+    progress = bool(progress)
 
     root = np.random.SeedSequence(seed)
     seed = int(root.entropy)
@@ -686,7 +686,7 @@ def fit_rug(n_s: int, r: float, p: float, *, method: str = "both", seed: int | N
         s_seed, data_seed = _child_seeds(fit_ss)
         rug = RugOperator(n_s, n_d, S=S, seed=None if S is not None else s_seed)
         x, y = sample_pairs(rug, p, n_samples, generator=_generator(dev, data_seed), device=dev,
-                            chunk_elems=chunk_elems, quiet=quiet)
+                            chunk_elems=chunk_elems, progress=progress)
         obj = PairLoss(x, y)
         del x, y
         a, b, in_sample, n_fev = obj.minimize()
@@ -705,7 +705,7 @@ def fit_rug(n_s: int, r: float, p: float, *, method: str = "both", seed: int | N
             rug = RugOperator(n_s, n_d, S=S, seed=None if S is not None else s_seed)
             model, steps, wl, conv = _train_once(rug, p, data_seed, batch=batch, lr=lr, max_steps=max_steps,
                                                  window=window, dev=dev, rows=rows,
-                                                 pbar_desc=f"train {k + 1}/{n_restarts}", quiet=quiet)
+                                                 pbar_desc=f"train {k + 1}/{n_restarts}", progress=progress)
             info = {"s_seed": None if S is not None else s_seed, "data_seed": data_seed,
                     "a": float(model.a.item()), "b": float(model.b.item()), "window_loss": wl,
                     "steps": steps, "converged": conv}

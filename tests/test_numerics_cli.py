@@ -30,6 +30,14 @@ def test_train_json_and_resume(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["steps"] == data["steps"]
 
 
+def test_fit_rug_command_runs(capsys):
+    """README's fit-rug line died with TypeError (progress= passed to a function that took quiet=)."""
+    for extra in ([], ["--quiet"]):
+        assert main(["fit-rug", "--ns", "64", "--r", "0.25", "--p", "0.1", "--json", "--device", "cpu"] + extra) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert data["n_s"] == 64 and data["n_d"] == 16 and data["loss"] > 0
+
+
 def test_train_kernel_flag(tmp_path, capsys):
     args = ["train", "--ns", "16", "--r", "0.25", "--p", "0.1", "--max-steps", "200", "--batch", "32", "--quiet",
             "--device", "cpu", "--kernel", "sparse", "--out", str(tmp_path / "r")]

@@ -320,7 +320,7 @@ class TestSampling:
 
 @pytest.fixture(scope="module")
 def fit1024():
-    return fit_rug(1024, R, P, method="fit", seed=0, quiet=True)
+    return fit_rug(1024, R, P, method="fit", seed=0, progress=False)
 
 
 class TestFitRug:
@@ -357,7 +357,7 @@ class TestFitRug:
         rug's third moments sum_j R_ij^3, O(1/(r^2 n_s)) when 0 is in S), and the measured excess is
         ~0.6 % at n_s = 4096 (~1.4 % at 1024) -- while a 5 % error in sigma would move the loss ~10 %.
         """
-        f = fit_rug(4096, R, P, method="fit", seed=1, quiet=True)
+        f = fit_rug(4096, R, P, method="fit", seed=1, progress=False)
         a_ref, b_ref, l_ref = reference_optimum(P, f.nu_mean, f.sigma, f.a, f.b)
         assert f.loss == pytest.approx(l_ref, rel=0.03)
         assert f.loss >= l_ref - 3 * f.loss_se  # the Gaussian limit is approached from above
@@ -368,7 +368,7 @@ class TestFitRug:
         """The paper's recipe at n_s = 256 (one restart, one fixed S for both methods)."""
         S = choose_columns(256, 64, seed=7)
         both = fit_rug(256, R, P, method="both", seed=2, S=S, n_restarts=1, max_steps=3000, n_samples=4096,
-                       n_eval=4096, quiet=True)
+                       n_eval=4096, progress=False)
         assert isinstance(both, RugFits)
         tr, fi = both.train, both.fit
         assert tr.converged and tr.steps % 200 == 0 and 400 <= tr.steps < 3000
@@ -380,7 +380,7 @@ class TestFitRug:
 
     def test_spread_over_seeds_matches_se(self):
         S = choose_columns(512, 128, seed=0)
-        fits = [fit_rug(512, R, P, method="fit", seed=s, S=S, n_samples=512, n_eval=128, quiet=True)
+        fits = [fit_rug(512, R, P, method="fit", seed=s, S=S, n_samples=512, n_eval=128, progress=False)
                 for s in range(8)]
         losses = np.array([f.loss for f in fits])
         se = np.sqrt(np.mean([f.loss_se**2 for f in fits]))
@@ -388,7 +388,7 @@ class TestFitRug:
 
     def test_seed_reproduces(self):
         kw = dict(method="both", seed=5, n_restarts=2, max_steps=40, window=10, n_samples=64, n_eval=16,
-                  quiet=True)
+                  progress=False)
         one = fit_rug(128, 0.5, 0.1, **kw).as_dict()
         two = fit_rug(128, 0.5, 0.1, **kw).as_dict()
         for d in (one, two):
@@ -401,13 +401,13 @@ class TestFitRug:
         assert len({r["s_seed"] for r in one["train"]["restarts"]}) == 2
 
     def test_seed_none_is_recorded(self):
-        f = fit_rug(64, 0.5, 0.1, method="fit", n_samples=16, n_eval=8, quiet=True)
-        g = fit_rug(64, 0.5, 0.1, method="fit", seed=f.seed, n_samples=16, n_eval=8, quiet=True)
+        f = fit_rug(64, 0.5, 0.1, method="fit", n_samples=16, n_eval=8, progress=False)
+        g = fit_rug(64, 0.5, 0.1, method="fit", seed=f.seed, n_samples=16, n_eval=8, progress=False)
         assert (g.a, g.b, g.loss) == (f.a, f.b, f.loss)
 
     def test_train_best_restart_is_kept(self):
         t = fit_rug(128, 0.5, 0.1, method="train", seed=1, n_restarts=3, max_steps=40, window=20,
-                    n_eval=16, quiet=True)
+                    n_eval=16, progress=False)
         losses = [r["window_loss"] for r in t.restarts]
         assert t.in_sample_loss == min(losses) and t.steps == t.restarts[int(np.argmin(losses))]["steps"]
 
@@ -437,7 +437,7 @@ class TestFitRug:
     def test_bad_input(self, kwargs, name):
         args = {"n_s": 64, "r": 0.25, "p": 0.1, **kwargs}
         with pytest.raises(ValueError, match=name):
-            fit_rug(args.pop("n_s"), args.pop("r"), args.pop("p"), quiet=True, **args)
+            fit_rug(args.pop("n_s"), args.pop("r"), args.pop("p"), progress=False, **args)
 
     def test_bad_input_helpers(self):
         rug = RugOperator(16, 4, seed=0)
@@ -455,13 +455,13 @@ class TestFitRug:
 class TestSlow:
     def test_full_recipe_at_4096(self):
         """The paper's recipe as it stands (5 restarts, lr 0.3/sqrt(n_s), batch 512) against the fit."""
-        both = fit_rug(4096, R, P, method="both", seed=0, quiet=True)
+        both = fit_rug(4096, R, P, method="both", seed=0, progress=False)
         tr, fi = both.train, both.fit
         assert all(r["converged"] for r in tr.restarts)
         # different S for the two methods: allow the finite-n_s spread over S as well (~1 %)
         assert abs(both.gap) < 3 * both.gap_se + 0.02 * fi.loss
 
     def test_fit_at_2_20_matches_reference(self):
-        f = fit_rug(2**20, R, P, method="fit", seed=0, quiet=True)
+        f = fit_rug(2**20, R, P, method="fit", seed=0, progress=False)
         _, _, l_ref = reference_optimum(P, f.nu_mean, f.sigma, f.a, f.b)
         assert f.loss == pytest.approx(l_ref, rel=0.01)

@@ -51,7 +51,7 @@ SAME_CURVE = Criterion("within", 0.05, relative=True,
 
 def rug_fit(n_s: int, r: float, p: float, profile: Profile, seed: int):
     """fit_rug's deterministic (a, b) fit with a held-out loss and its standard error."""
-    kw = dict(method="fit", seed=seed, device=profile.device, quiet=True)
+    kw = dict(method="fit", seed=seed, device=profile.device, progress=False)
     if profile.rug_samples is not None:
         kw["n_samples"] = profile.rug_samples
     return fit_rug(n_s, r, p, **kw)
