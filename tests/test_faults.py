@@ -65,3 +65,14 @@ def test_theory_cli_survives_a_closed_pipe(tmp_path):
     proc = subprocess.run(f"{sys.executable} -m theory curve --p 0.045 --n 3 --out {tmp_path} --json | head -c 1",
                           shell=True, capture_output=True, text=True)
     assert "Traceback" not in proc.stderr
+
+
+def test_importing_the_plotting_modules_leaves_the_backend_alone():
+    """numerics.plots and verify.figures switched matplotlib to Agg at import: inline plots in a notebook
+    stopped working for the rest of the session."""
+    code = ("import matplotlib; matplotlib.use('svg'); import numerics.plots, verify.figures, numerics.experiments; "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+            "import numerics; fig = numerics.plots.plot_rug(numerics.rug_matrix(16, 4, seed=0)); "
+            "assert type(fig).__name__ == 'Figure'; import matplotlib.pyplot as plt; assert not plt.get_fignums()")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

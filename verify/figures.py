@@ -1,23 +1,20 @@
-"""The report's figures (matplotlib, Agg). Each draws one PNG and returns its file name."""
+"""The report's figures (matplotlib's object API: no pyplot, no backend chosen). Each draws one PNG and
+returns its file name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from numerics.plots import plot_weights, save_figure  # noqa: E402
+from numerics.plots import plot_weights, save_figure, subplots
 
 __all__ = ["draw_loss_vs_ratio", "draw_symmetry_vs_ns", "draw_symmetry_heatmaps", "draw_theory_vs_trained", "draw_weights_fig3",
            "draw_scaling"]
 
 
 def draw_loss_vs_ratio(p, curve, points, profile, out: Path) -> str:
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = subplots(figsize=(6.5, 4.5))
     ax.plot(curve["r"], curve["linear"], "k--", label="optimal linear, (1 - r) Var x")
     ax.plot(curve["r"], curve["L_star"], "C0-", label="theory L*(p, r)")
     ax.plot(curve["r"], curve["mmse"], "C2:", label="MMSE bound at the Welch sigma")
@@ -44,7 +41,7 @@ def draw_symmetry_heatmaps(table, keys, out: Path) -> str:
     ns = sorted({row["n_s"] for row in table})
     ps = sorted({row["p"] for row in table})
     rs = sorted({row["r"] for row in table})
-    fig, axes = plt.subplots(len(keys), len(ns), figsize=(2.6 * len(ns) + 1, 1.9 * len(keys)), squeeze=False,
+    fig, axes = subplots(len(keys), len(ns), figsize=(2.6 * len(ns) + 1, 1.9 * len(keys)), squeeze=False,
                              layout="constrained")
     for i, key in enumerate(keys):
         grids = []
@@ -79,7 +76,7 @@ def draw_symmetry_heatmaps(table, keys, out: Path) -> str:
 def draw_symmetry_vs_ns(table, profile, out: Path) -> str:
     keys = [("delta_diag", "Δ diag W"), ("delta_bias", "Δ b"), ("delta_mean_nu", "Δ E ν"),
             ("delta_var_nu", "Δ Var ν"), ("lambda", "Λ (eq. 3)")]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.4))
+    fig, axes = subplots(1, len(keys), figsize=(3.2 * len(keys), 3.4))
     for ax, (key, label) in zip(axes, keys):
         for i, p in enumerate(profile.grid_ps):
             for j, r in enumerate(profile.grid_rs):
@@ -100,7 +97,7 @@ def draw_symmetry_vs_ns(table, profile, out: Path) -> str:
 
 
 def draw_theory_vs_trained(rows, out: Path) -> str:
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, (a1, a2) = subplots(1, 2, figsize=(11, 4.3))
     loss = np.array([row["loss"] for row in rows])
     for key, mk, lab in (("theory_per_row", "o", "theory, each row's own (a, b, σ)"),
                          ("theory_own", "s", "theory, mean (a, b_eff, σ)"),
@@ -130,7 +127,7 @@ def draw_weights_fig3(W, b, out: Path, n_s: int) -> str:
 
 
 def draw_scaling(points, out: Path, n_s: int) -> str:
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = subplots(figsize=(6, 4.5))
     if points:
         x = np.array([pt["p2_over_r"] for pt in points])
         ax.errorbar(x, [pt["rug_loss"] for pt in points], yerr=[pt["rug_se"] for pt in points], fmt="o",

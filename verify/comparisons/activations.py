@@ -63,19 +63,15 @@ from __future__ import annotations
 
 import math
 
-import matplotlib
+import numpy as np
+from scipy import optimize, special
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from scipy import optimize, special  # noqa: E402
+import theory
+from numerics.plots import save_figure, subplots
 
-import theory  # noqa: E402
-from numerics.plots import save_figure  # noqa: E402
-
-from ..claims import Criterion, Point, Regime, claim, comparison  # noqa: E402
-from ..stats import CONFIDENCE, exact, over_seeds  # noqa: E402
-from ._common import GAUSSIAN, Context, group_by, mmse_at  # noqa: E402
+from ..claims import Criterion, Point, Regime, claim, comparison
+from ..stats import CONFIDENCE, exact, over_seeds
+from ._common import GAUSSIAN, Context, group_by, mmse_at
 
 __all__ = ["NAME", "R_CURVE", "ASYMPTOTIC_P", "TRAINED_RANGE_P", "ASYMPTOTIC_CONSTANT", "GROWTH", "REDUCED", "gain",
            "reduced_gain", "asymptotic_gain", "decade_growth", "trained_points", "draw_gain"]
@@ -330,7 +326,7 @@ def _trained(data, profile):
 def draw_gain(data: dict, out) -> str:
     """G(p, r) against p (log x) for the curves' r with the asymptotic laws, and a zoom on the trained range
     with the trained models' gains (filled: in the Gaussian regime p n_s >= 100)."""
-    fig, (ax, zoom) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig, (ax, zoom) = subplots(1, 2, figsize=(12, 4.6))
     colours = {c["r"]: f"C{i}" for i, c in enumerate(data["curves"])}
     for c in data["curves"]:
         for a in (ax, zoom):
