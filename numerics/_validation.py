@@ -75,16 +75,37 @@ def check_positive(value, name: str) -> float:
     return v
 
 
+def _accelerator() -> torch.device | None:
+    """The accelerator torch would use (CUDA, MPS, XPU, ...), or None: ``torch.accelerator`` where torch
+    has it (2.6+), else CUDA, then Apple's MPS."""
+    acc = getattr(torch, "accelerator", None)
+    if acc is not None:
+        return acc.current_accelerator() if acc.is_available() else None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    return torch.device("mps") if mps is not None and mps.is_available() else None
+
+
 def resolve_device(device="auto") -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; otherwise the named device (ValueError if unusable)."""
+    """``"auto"``: the accelerator torch supports here (CUDA, MPS, XPU, ...; see ``torch.accelerator``), else
+    the CPU; otherwise the named device, refused with a ValueError when this machine does not have it.
+
+    Every random stream lives on the device it is used on (per-instance generators), so a seed reproduces
+    bit for bit on the same device type; across device types the streams differ."""
     if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return _accelerator() or torch.device("cpu")
     try:
         dev = torch.device(device)
     except (TypeError, RuntimeError, ValueError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch.device, got {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
+        raise ValueError(f"device must be 'auto', 'cpu', an accelerator ('cuda', 'mps', ...) or a torch.device, "
+                         f"got {device!r}") from exc
+    if dev.type == "cpu":
+        return dev
+    acc = _accelerator()
+    if acc is None or acc.type != dev.type:
+        have = f"this machine's accelerator is {acc.type!r}" if acc is not None else "this machine has no accelerator"
+        raise ValueError(f"device {device!r} requested but {have}")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     return dev

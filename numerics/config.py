@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # 3.10: the same parser, published as tomli (a dependency there)
+    import tomli as tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 

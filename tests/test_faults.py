@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 import theory
 from theory.__main__ import main as theory_main
@@ -76,3 +77,31 @@ def test_importing_the_plotting_modules_leaves_the_backend_alone():
             "assert type(fig).__name__ == 'Figure'; import matplotlib.pyplot as plt; assert not plt.get_fignums()")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+class _FakeAccelerator:
+    def __init__(self, kind):
+        self.kind = kind
+
+    def is_available(self):
+        return self.kind is not None
+
+    def current_accelerator(self):
+        return torch.device(self.kind) if self.kind else None
+
+
+@pytest.mark.parametrize("kind", ["mps", "xpu", "cuda", None])
+def test_device_auto_picks_whatever_accelerator_torch_has(monkeypatch, kind):
+    """device="mps" (any accelerator but CUDA) was refused, and "auto" only ever looked for CUDA."""
+    from numerics._validation import resolve_device
+
+    monkeypatch.setattr(torch, "accelerator", _FakeAccelerator(kind))
+    assert resolve_device("auto") == (torch.device(kind) if kind else torch.device("cpu"))
+    assert resolve_device("cpu") == torch.device("cpu")
+    if kind in ("mps", "xpu"):
+        assert resolve_device(kind) == torch.device(kind)
+    other = "mps" if kind != "mps" else "xpu"
+    with pytest.raises(ValueError, match=rf"^device '{other}' requested but this machine"):
+        resolve_device(other)
+    with pytest.raises(ValueError, match="^device must be"):
+        resolve_device("no-such-device")
