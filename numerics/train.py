@@ -398,15 +398,23 @@ def evaluate(model: ToyModel, p: list[float], batches: int, batch: int, seeds: l
     return mean.tolist(), (var / n).sqrt().tolist()
 
 
-def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True) -> Run:
+def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True, callback=None) -> Run:
     """Train ``config.instances`` toy models to the stopping rule (or max_steps); see the module doc.
 
     Returns the finished :class:`Run`. ``resume=True`` continues from the run directory's checkpoint
     (or returns the finished run when it is already complete); without it an existing run directory is
     an error. ``progress=False`` silences the progress bar.
+
+    ``callback``: called at the end of every window of ``config.window`` steps with one dict,
+    ``{"step": int, "losses": [mean loss of the window, per instance], "instances": [0 .. K-1],
+    "active": [still training, per instance], "p": [per instance]}``: attach a logger (wandb,
+    TensorBoard, a CSV) without making it a dependency. It runs after the stopping rule, so ``active``
+    already says which instances stop at this window; what it returns is ignored.
     """
     if not isinstance(config, TrainConfig):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
     config.validate()
     out = Path(out_dir)
     _check_out_dir(out, config, resume)
@@ -448,6 +456,9 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
                     if st.active[k] and st.curve[-1][k] >= st.curve[-2][k]:
                         st.freeze(k)
             bar.set_postfix(loss=f"{sum(means) / K:.3g}", active=sum(st.active))
+            if callback is not None:
+                callback({"step": st.step, "losses": list(means), "instances": list(range(K)),
+                          "active": list(st.active), "p": list(p)})
             if config.checkpoint_every and st.step % config.checkpoint_every == 0 and any(st.active):
                 tensors, meta = st.to_tensors()
                 save_weights(ckpt, tensors, meta)

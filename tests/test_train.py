@@ -343,3 +343,16 @@ def test_trainer_steps_match_autograd_and_plain_adam(kernel):
     for n, p in tr.model.named_parameters():
         assert not torch.equal(p, ref_model.get_parameter(n))  # it moved in the last step
         assert torch.allclose(p, ref[n], rtol=1e-9, atol=1e-12), n
+
+
+def test_callback_sees_every_window_and_matches_the_curve(tmp_path):
+    cfg = TrainConfig(n_s=16, n_d=4, p=[0.05, 0.2], batch=64, max_steps=300, window=50, device="cpu",
+                      stop_rule=False)
+    seen = []
+    run = train(cfg, tmp_path / "r", progress=False, callback=seen.append)
+    assert [e["step"] for e in seen] == list(range(50, 301, 50))
+    assert all(e["instances"] == [0, 1] and e["p"] == [0.05, 0.2] for e in seen)
+    for e, row in zip(seen, run.metrics["curve"]):
+        assert e["losses"] == pytest.approx(row[1:], rel=1e-12)
+    with pytest.raises(ValueError, match="^callback must be callable"):
+        train(cfg, tmp_path / "s", progress=False, callback=3)
