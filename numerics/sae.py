@@ -16,6 +16,24 @@ Data (:class:`SAEDataConfig`, :class:`ToyFeatureData`)
     samples. Since C_gg = 1, p'_g ~ Uniform(0, 1) and E[p'_g] = 1/2, so k makes the expected number of
     active features exactly n_active (k lambda^0 <= 1 is required, so that no probability is clipped).
 
+    The two steps after the correlation, in the report's words ("Toy dataset generation"):
+
+    - decayed: "the probability of the gth feature is pg=(p′g)gλ where λ=0.99 and p′g is the correlated
+      feature probability" (garbled in the text; read as p'_g lambda^g, "exponentially decayed with the
+      feature's index", docs/sae.md);
+    - rescaled: "first, we calculated the mean probability of all features. Then, we calculated the
+      ratio of the number of ground truth features that are active at a time (5 out of G in this case)
+      to the mean probability. Finally, we multiplied each probability by this ratio to rescale them,
+      ensuring that on average 5 out of G ground truth features are active at a time."
+
+    ``rescaling`` chooses the mean the rescaling divides by: "expected" (the default, above) the
+    expected mean, so that k is one constant and every marginal is exactly P(b_g = 1) = k lambda^g / 2,
+    pairs P(b_g = b_g' = 1) = k^2 lambda^(g+g') (1/4 + arcsin(C_gg' / 2) / (2 pi)); "per_sample" the
+    report's words applied to each sample's own vector, p_g = min(1, n_active lambda^g p'_g /
+    sum_g' lambda^g' p'_g'), so that the probabilities of every sample sum to exactly n_active (unless
+    one is clipped at 1, possible only where n_active lambda^g p'_g exceeds that sum; never when
+    n_active <= 1) and the number of active features, given them, is Poisson-binomial with mean n_active.
+
 Model (:class:`SparseAutoencoder`), K instances trained side by side in batched matmuls
     c = ReLU(W_e x + b_e)  (J),   x_hat = D_hat c,   D_hat_j = D_j / ||D_j||  (unit columns, forward pass)
     L = (1/h) ||x - x_hat||^2 + (alpha / J) ||c||_1, averaged over the batch. Orthogonal initialisation
@@ -50,6 +68,7 @@ from .io import read_json, save_weights, load_weights, write_json
 from .train import _adam  # torch's Adam, fused where the build supports it
 
 __all__ = [
+    "RESCALINGS",
     "SAEDataConfig",
     "ToyFeatureData",
     "SparseAutoencoder",
@@ -72,6 +91,8 @@ _SAMPLE_SEED_OFFSET = 0x5AE0_0000_0001  # the training data stream
 _EVAL_SEED_OFFSET = 0x5AE0_0000_0002  # held-out samples for the final losses
 _INIT_SEED_OFFSET = 0x5AE0_0000_0003  # autoencoder initialisation
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
+#: how the decayed probabilities are rescaled to n_active active features on average (SAEDataConfig)
+RESCALINGS = ("expected", "per_sample")
 
 
 def _check_dtype(dtype) -> torch.dtype:
@@ -92,7 +113,9 @@ class SAEDataConfig:
     correlation_rank : m, the rank of the random part of the latent correlation matrix
     C = rho U U^T + (1 - rho) I (None: m = G, a full-rank random correlation matrix).
     correlation_strength : rho in [0, 1] (0: independent features). seed : ground truth, correlation
-    matrix and data stream all derive from it.
+    matrix and data stream all derive from it. rescaling : "expected" (divide by the expected mean of the
+    decayed probabilities: one constant k for every sample) or "per_sample" (the report's words applied
+    to each sample: divide by that sample's own mean); see the module docstring.
     """
 
     h: int = 256
@@ -102,6 +125,7 @@ class SAEDataConfig:
     correlation_rank: int | None = None
     correlation_strength: float = 1.0
     seed: int = 0
+    rescaling: str = "expected"
 
     def __post_init__(self):
         self.h = check_int(self.h, "h", low=1)
@@ -113,6 +137,8 @@ class SAEDataConfig:
         self.correlation_strength = check_real(self.correlation_strength, "correlation_strength", low=0.0,
                                                 high=1.0)
         self.seed = check_int(self.seed, "seed", low=0)
+        if self.rescaling not in RESCALINGS:
+            raise ValueError(f"rescaling must be one of {RESCALINGS}, got {self.rescaling!r}")
         if self.scale > 1.0:
             raise ValueError(
                 f"n_active={self.n_active} is too large for G={self.G} and decay={self.decay}: the most "
@@ -136,7 +162,9 @@ class SAEDataConfig:
 
     @property
     def expected_probabilities(self) -> np.ndarray:
-        """The marginal probabilities E[p_g] = k lambda^g / 2 (they sum to n_active)."""
+        """The marginal probabilities E[p_g] = k lambda^g / 2 (they sum to n_active): exact with
+        rescaling "expected"; with "per_sample" only the sum is exact, each term is the value at a sample
+        whose sum_g lambda^g p'_g sits at its mean (no closed form)."""
         return 0.5 * self.scale * self.decay_weights
 
     def to_dict(self) -> dict:
@@ -170,6 +198,7 @@ class ToyFeatureData:
         self.features = F.to(**kw)
         self.factors = U.to(**kw)
         self.base = torch.as_tensor(config.scale * config.decay_weights).to(**kw)  # k lambda^g
+        self._decay = torch.as_tensor(config.decay_weights).to(**kw)  # lambda^g
         self._rho = config.correlation_strength
         self.generator = self.make_generator(_SAMPLE_SEED_OFFSET)
 
@@ -186,7 +215,9 @@ class ToyFeatureData:
         return C
 
     def probabilities(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """p (batch, G): one draw of the correlated, decayed, rescaled probabilities per sample."""
+        """p (batch, G): one draw of the correlated, decayed, rescaled probabilities per sample
+        (rescaled by the constant k, or by each sample's own sum with ``rescaling="per_sample"``). Both
+        rescalings draw the same z from the same generator state."""
         batch = check_int(batch, "batch", low=1)
         gen = self.generator if generator is None else generator
         G, m = self.config.G, self.config.rank
@@ -194,6 +225,9 @@ class ToyFeatureData:
         z = torch.randn(batch, m, **kw) @ self.factors.T
         if self._rho < 1.0:
             z.mul_(math.sqrt(self._rho)).add_(torch.randn(batch, G, **kw), alpha=math.sqrt(1.0 - self._rho))
+        if self.config.rescaling == "per_sample":
+            q = torch.special.ndtr(z).mul_(self._decay)  # lambda^g p'_g
+            return q.mul_(self.config.n_active / q.sum(dim=1, keepdim=True)).clamp_(max=1.0)
         return torch.special.ndtr(z).mul_(self.base).clamp_(max=1.0)
 
     def sample(self, batch: int, generator: torch.Generator | None = None, return_coefficients: bool = False):
@@ -637,6 +671,17 @@ class SAESweepConfig(_SAEOptimization):
         return d
 
 
+def _as_config(saved) -> dict | None:
+    """A saved sweep config with the fields added since it was written at their defaults (None if it is
+    no valid config), so that a sweep written before a new field resumes."""
+    if not isinstance(saved, dict):
+        return None
+    try:
+        return SAESweepConfig(**saved).to_dict()
+    except (TypeError, ValueError):
+        return None
+
+
 def _grid(cells: dict, key: str, sweep: SAESweepConfig) -> list[list]:
     """rows: ratios, columns: alphas."""
     return [[cells[J][key][i] for i in range(len(sweep.alphas))] for J in sweep.dict_sizes]
@@ -669,7 +714,7 @@ def sae_sweep(config: SAESweepConfig, out_dir, *, device="auto", progress: bool 
     cells: dict[int, dict] = {}
     if resume and results_path.is_file():
         old = read_json(results_path)
-        if old.get("config") != cfg:
+        if _as_config(old.get("config")) != cfg:
             raise ValueError(f"out_dir {str(out)!r} holds a sweep with a different config; use another "
                              f"directory or resume=False")
         for J, c in old.get("cells", {}).items():
@@ -710,7 +755,9 @@ def plot_sae_sweep(results: dict, out_dir) -> list[Path]:
     dead_neurons.png (capped at 100, as in the report), ssll.png and mmcs_larger.png."""
     if not isinstance(results, dict) or "grids" not in results:
         raise ValueError("results must be the dict returned by sae_sweep (with 'grids')")
-    from .plots import plt, save_figure
+    from matplotlib.figure import Figure  # a bare figure: no pyplot state, no backend chosen
+
+    from .plots import save_figure
 
     out = Path(out_dir)
     alphas, ratios, grids = results["alphas"], results["ratios"], results["grids"]
@@ -723,7 +770,8 @@ def plot_sae_sweep(results: dict, out_dir) -> list[Path]:
         z = np.array(grids[key], dtype=np.float64)  # None (NaN in JSON) -> nan
         if cap is not None:
             z = np.minimum(z, cap)
-        fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(alphas), 1.2 + 0.6 * len(ratios)))
+        fig = Figure(figsize=(1.2 + 0.9 * len(alphas), 1.2 + 0.6 * len(ratios)))
+        ax = fig.subplots()
         im = ax.imshow(z, origin="lower", aspect="auto", cmap=cmap)
         ax.set_xticks(range(len(alphas)), [f"{a:.3g}" for a in alphas], rotation=45)
         ax.set_yticks(range(len(ratios)), [f"{r:.3g}" for r in ratios])

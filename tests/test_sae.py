@@ -9,6 +9,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as hst
+from scipy import stats as st
 
 from numerics import sae
 from numerics.sae import (
@@ -116,6 +119,199 @@ class TestGenerator:
         cfg = SAEDataConfig(h=4, G=30, n_active=3.0, decay=0.9)
         assert math.isclose(cfg.expected_probabilities.sum(), 3.0)
         assert math.isclose(cfg.expected_probabilities[0] / cfg.expected_probabilities[1], 1 / 0.9)
+
+
+# ---- the decayed and rescaled steps against their exact law ---------------------------------------------
+#: every sampling check below errs with probability at most ALPHA (Bonferroni over its sub-tests); the seeds
+#: are fixed, so a pass is reproducible, and each check is shown to reject the law without the step it tests
+ALPHA = 1e-3
+
+
+def _draw(data: ToyFeatureData, n: int, seed: int):
+    """(p, b, s, x) of n samples: the probabilities come from the same generator state as the samples."""
+    p = data.probabilities(n, torch.Generator().manual_seed(seed)).numpy()
+    x, s = data.sample(n, torch.Generator().manual_seed(seed), return_coefficients=True)
+    return p, (s > 0).double().numpy(), s.numpy(), x.numpy()
+
+
+def _binomial_pvalues(counts, n, probs) -> np.ndarray:
+    return np.array([st.binomtest(int(k), n, float(q)).pvalue for k, q in zip(np.ravel(counts), np.ravel(probs))])
+
+
+def _decayed_law(cfg: SAEDataConfig, data: ToyFeatureData):
+    """The report's recipe with the expected-mean rescaling, computed here with scipy: marginals
+    P_g = k lambda^g / 2 and pairs q_gg' = k^2 lambda^(g+g') E[Phi(z_g) Phi(z_g')], where
+    E[Phi(z_g) Phi(z_g')] = P(e_g - z_g <= 0, e_g' - z_g' <= 0) (e independent standard normals), a
+    bivariate normal orthant with variances 2 and covariance C_gg'."""
+    lam = cfg.decay ** np.arange(cfg.G)
+    k = cfg.n_active / (lam.sum() / 2)
+    U = data.factors.double().numpy()
+    C = cfg.correlation_strength * U @ U.T
+    np.fill_diagonal(C, 1.0)
+    P = k * lam / 2
+    E = np.empty((cfg.G, cfg.G))
+    for g in range(cfg.G):
+        for h in range(cfg.G):
+            E[g, h] = 0.5 if g == h else st.multivariate_normal(cov=[[2.0, C[g, h]], [C[g, h], 2.0]]).cdf([0.0, 0.0])
+    q = k * k * np.outer(lam, lam) * E
+    np.fill_diagonal(q, P)
+    return P, q, C
+
+
+class TestDecayedAndRescaledLaw:
+    """'the probability of the gth feature is pg=(p′g)gλ' [read p'_g lambda^g] (decayed) and 'we multiplied
+    each probability by this ratio to rescale them, ensuring that on average 5 out of G ground truth features
+    are active' (rescaled), with the correlated p'_g = Phi(z_g) before them."""
+
+    N = 100_000
+    cfg = SAEDataConfig(h=6, G=8, n_active=1.5, decay=0.9, correlation_rank=1, correlation_strength=0.9, seed=4)
+
+    @pytest.fixture(scope="class")
+    def drawn(self):
+        data = ToyFeatureData(self.cfg, dtype="float64")
+        return data, _draw(data, self.N, seed=11)
+
+    def test_marginals_and_pairs_follow_the_exact_law(self, drawn):
+        data, (_, b, _, _) = drawn
+        P, q, C = _decayed_law(self.cfg, data)
+        iu = np.triu_indices(self.cfg.G, 1)
+        counts = b.T @ b  # co-activations; the diagonal: activations
+        pv = np.concatenate([_binomial_pvalues(np.diag(counts), self.N, P),
+                             _binomial_pvalues(counts[iu], self.N, q[iu])])
+        assert pv.min() > ALPHA / pv.size, pv.min()
+        # the check sees the steps: no decay, or independent features, is rejected
+        flat = np.full(self.cfg.G, self.cfg.n_active / self.cfg.G)
+        assert _binomial_pvalues(np.diag(counts), self.N, flat).min() < ALPHA / pv.size
+        indep = np.outer(P, P)[iu]
+        assert _binomial_pvalues(counts[iu], self.N, indep).min() < ALPHA / pv.size
+        assert np.all(np.abs(C[iu]) > 0.89)  # rank one: the correlations are +-0.9
+
+    def test_count_and_norm_follow_the_exact_law(self, drawn):
+        data, (_, b, _, x) = drawn
+        P, q, _ = _decayed_law(self.cfg, data)
+        z = st.norm.ppf(1 - ALPHA / 4)  # two two-sided tests
+        # the number of active features: mean n_active, variance sum_gg' (q_gg' - P_g P_g')
+        count = b.sum(1)
+        var = float((q - np.outer(P, P)).sum())
+        assert P.sum() == pytest.approx(self.cfg.n_active, rel=1e-12)
+        assert abs(count.mean() - self.cfg.n_active) < z * math.sqrt(var / self.N)
+        # ||x||^2 = sum_gg' s_g s_g' F_g.F_g': E = sum_g P_g / 3 + sum_{g != g'} q_gg' (F_g.F_g') / 4
+        F = data.features.numpy()
+        gram = F.T @ F
+        off = q * gram / 4
+        np.fill_diagonal(off, 0.0)
+        exact = float(P.sum() / 3 + off.sum())
+        sq = (x * x).sum(1)
+        assert abs(sq.mean() - exact) < z * sq.std(ddof=1) / math.sqrt(self.N)
+        # with independent features the mean would differ by far more than the interval
+        indep = np.outer(P, P) * gram / 4
+        np.fill_diagonal(indep, 0.0)
+        assert abs(float(P.sum() / 3 + indep.sum()) - exact) > 2 * z * sq.std(ddof=1) / math.sqrt(self.N)
+
+    def test_coefficients_are_uniform_and_features_on_the_sphere(self, drawn):
+        _, (_, b, s, _) = drawn
+        assert st.kstest(s[b > 0], "uniform").pvalue > ALPHA / 2
+        assert np.all(s[b == 0] == 0)
+        h, G = 256, 512  # the report's sizes: "G=512 independent samples from a h-dimensional sphere"
+        F = ToyFeatureData(SAEDataConfig(h=h, G=G)).features.double().numpy()
+        assert np.allclose(np.linalg.norm(F, axis=0), 1.0, atol=1e-12)
+        # one coordinate of a uniform unit vector: (F + 1) / 2 ~ Beta((h - 1) / 2, (h - 1) / 2)
+        assert st.kstest((F[0] + 1) / 2, st.beta((h - 1) / 2, (h - 1) / 2).cdf).pvalue > ALPHA / 2
+
+    @pytest.mark.parametrize("rescaling", ["expected", "per_sample"])
+    def test_activity_given_the_probabilities_is_bernoulli(self, rescaling):
+        """Given each sample's probabilities, the activities are independent Bernoulli(p_g): per feature and
+        for the count (Poisson-binomial: mean sum_g p_g, variance sum_g p_g (1 - p_g)), its mean and variance."""
+        cfg = SAEDataConfig(**(self.cfg.to_dict() | {"rescaling": rescaling}))
+        p, b, _, _ = _draw(ToyFeatureData(cfg, dtype="float64"), self.N, seed=12)
+        z = st.norm.ppf(1 - ALPHA / (2 * (cfg.G + 2)))
+        v = p * (1 - p)
+        per_feature = (b - p).sum(0) / np.sqrt(v.sum(0))
+        assert np.abs(per_feature).max() < z
+        count, mean, var = b.sum(1), p.sum(1), v.sum(1)
+        assert abs((count - mean).sum()) < z * math.sqrt(var.sum())
+        dev = (count - mean) ** 2 - var  # mean 0 given p
+        assert abs(dev.mean()) < z * dev.std(ddof=1) / math.sqrt(self.N)
+
+    def test_per_sample_rescaling_is_the_reports_words_for_each_sample(self):
+        """'calculated the mean probability of all features ... the ratio of [n_active / G] to the mean
+        probability ... multiplied each probability by this ratio': each sample's probabilities sum to
+        n_active, proportional to the decayed ones drawn from the same z."""
+        base = self.cfg.to_dict() | {"n_active": 1.0}  # n_active <= 1: nothing can be clipped
+        exp = ToyFeatureData(SAEDataConfig(**base), dtype="float64")
+        per = ToyFeatureData(SAEDataConfig(**(base | {"rescaling": "per_sample"})), dtype="float64")
+        pe = exp.probabilities(2000, torch.Generator().manual_seed(5)).numpy()
+        pp = per.probabilities(2000, torch.Generator().manual_seed(5)).numpy()
+        assert np.allclose(pp.sum(1), 1.0, rtol=1e-12)
+        assert np.allclose(pp, pe / pe.sum(1, keepdims=True), rtol=1e-12)
+        assert np.std(pe.sum(1)) > 0.05  # the expected-mean rescaling's sums do vary
+
+    def test_per_sample_exchangeable_marginals_are_n_active_over_G(self):
+        """Without decay or correlations the features are exchangeable, so each is on with probability
+        exactly n_active / G, and the count's variance is below n_active (sub-Poisson)."""
+        cfg = SAEDataConfig(h=4, G=6, n_active=1.0, decay=1.0, correlation_strength=0.0, rescaling="per_sample")
+        p, b, _, _ = _draw(ToyFeatureData(cfg, dtype="float64"), self.N, seed=13)
+        assert np.allclose(p.sum(1), 1.0, rtol=1e-12)  # n_active <= 1: no probability is clipped
+        pv = _binomial_pvalues(b.sum(0), self.N, np.full(6, 1.0 / 6))
+        assert pv.min() > ALPHA / 6
+        # the check sees a wrong law: 10 % more or less activity is rejected
+        assert _binomial_pvalues(b.sum(0), self.N, np.full(6, 1.1 / 6)).min() < ALPHA / 6
+        count = b.sum(1)
+        # exact: Var = E sum_g p_g (1 - p_g) (the sum is fixed); chi-square interval on the sample variance
+        exact = float((p * (1 - p)).sum(1).mean())
+        lo, hi = (self.N - 1) * count.var(ddof=1) / st.chi2.ppf([1 - ALPHA / 2, ALPHA / 2], self.N - 1)
+        kurt = st.kurtosis(count)  # widen the normal-theory interval by the count's excess kurtosis
+        widen = math.sqrt(1 + max(kurt, 0) / 2)
+        mid = count.var(ddof=1)
+        assert mid - widen * (mid - lo) <= exact <= mid + widen * (hi - mid)
+        assert count.var(ddof=1) < 1.0
+
+
+_configs = hst.builds(
+    dict,
+    h=hst.integers(1, 6), G=hst.integers(1, 10), frac=hst.floats(0.05, 1.0), decay=hst.floats(0.5, 1.0),
+    rank=hst.one_of(hst.none(), hst.integers(1, 4)), rho=hst.floats(0.0, 1.0),
+    rescaling=hst.sampled_from(["expected", "per_sample"]), seed=hst.integers(0, 2**16))
+
+
+def _config(c) -> SAEDataConfig:
+    lam = c["decay"] ** np.arange(c["G"])
+    n_active = c["frac"] * 0.5 * lam.sum() * (1 - 1e-9)  # at most the largest that needs no clipping (k <= 1)
+    return SAEDataConfig(h=c["h"], G=c["G"], n_active=n_active, decay=c["decay"], correlation_rank=c["rank"],
+                         correlation_strength=c["rho"], rescaling=c["rescaling"], seed=c["seed"])
+
+
+class TestGeneratorProperties:
+    @settings(max_examples=40, deadline=None)
+    @given(_configs)
+    def test_probabilities_and_samples(self, c):
+        cfg = _config(c)
+        data = ToyFeatureData(cfg, dtype="float64")
+        assert cfg.expected_probabilities.sum() == pytest.approx(cfg.n_active, rel=1e-9)
+        p = data.probabilities(64, torch.Generator().manual_seed(1)).numpy()
+        assert np.all((p >= 0) & (p <= 1))
+        lam = cfg.decay ** np.arange(cfg.G)
+        if cfg.rescaling == "expected":
+            assert np.all(p <= cfg.scale * lam * (1 + 1e-12))  # k lambda^g p'_g with p'_g in (0, 1)
+        else:
+            sums = p.sum(1)
+            assert np.all(sums <= cfg.n_active * (1 + 1e-9))
+            unclipped = p.max(1) < 1
+            assert np.allclose(sums[unclipped], cfg.n_active, rtol=1e-9)
+        x, s = data.sample(64, torch.Generator().manual_seed(2), return_coefficients=True)
+        assert np.all((s.numpy() >= 0) & (s.numpy() <= 1))
+        assert np.allclose(x.numpy(), s.numpy() @ data.features.numpy().T, atol=1e-12)
+        assert np.allclose(np.linalg.norm(data.features.numpy(), axis=0), 1.0)
+
+    @settings(max_examples=40, deadline=None)
+    @given(_configs)
+    def test_per_sample_is_the_expected_rescaled_by_its_own_sum(self, c):
+        """Both rescalings draw the same z: per_sample = min(1, n_active p / sum(p)) with p the expected's."""
+        cfg = _config(c | {"rescaling": "expected"})
+        per = SAEDataConfig(**(cfg.to_dict() | {"rescaling": "per_sample"}))
+        pe = ToyFeatureData(cfg, dtype="float64").probabilities(32, torch.Generator().manual_seed(3)).numpy()
+        pp = ToyFeatureData(per, dtype="float64").probabilities(32, torch.Generator().manual_seed(3)).numpy()
+        assert np.allclose(pp, np.minimum(1.0, cfg.n_active * pe / pe.sum(1, keepdims=True)), rtol=1e-9)
 
 
 # ================================================================================================ metrics
@@ -331,6 +527,15 @@ def test_sweep_writes_results_and_resumes(tmp_path, monkeypatch):
     other.steps = 41
     with pytest.raises(ValueError, match="different config"):
         sae_sweep(other, tmp_path, device="cpu", progress=False)
+    per_sample = _tiny_sweep()
+    per_sample.data.rescaling = "per_sample"
+    with pytest.raises(ValueError, match="different config"):
+        sae_sweep(per_sample, tmp_path, device="cpu", progress=False)
+    # a sweep written before the data had a rescaling field resumes (the field at its default)
+    del on_disk["config"]["data"]["rescaling"]
+    (tmp_path / "results.json").write_text(json.dumps(on_disk))
+    older = sae_sweep(cfg, tmp_path, device="cpu", progress=False, plots=False)
+    assert older["grids"]["mmcs"] == g["mmcs"]
 
 
 # ================================================================================================ inputs
@@ -346,6 +551,7 @@ def test_sweep_writes_results_and_resumes(tmp_path, monkeypatch):
         (lambda: SAEDataConfig(correlation_rank=0), "correlation_rank"),
         (lambda: SAEDataConfig(correlation_strength=1.2), "correlation_strength"),
         (lambda: SAEDataConfig(seed=-1), "seed"),
+        (lambda: SAEDataConfig(rescaling="per_batch"), "rescaling"),
         (lambda: ToyFeatureData({"h": 4}), "config"),
         (lambda: ToyFeatureData(SAEDataConfig(h=4, G=8, n_active=1), dtype="float16"), "dtype"),
         (lambda: ToyFeatureData(SAEDataConfig(h=4, G=8, n_active=1), device="tpu"), "device"),

@@ -42,7 +42,7 @@ class Profile:
     sae_h: int = 64
     sae_G: int = 128
     sae_alphas: tuple = (0.01, 0.03, 0.1, 0.3, 1.0)
-    sae_ratios: tuple = (0.5, 1.0, 2.0, 4.0)
+    sae_ratios: tuple = (0.5, 1.0, 2.0, 4.0, 8.0)  # 8: fig. 2's '1-8x' (the quick profile cannot afford it)
     sae_steps: int = 3000
     # fig. 2 at further values of p (sec. 3.1: p sets the slope and length of the initial fall); trained at
     # fig2_trained_ns on fig2_rs, the rug at fig2_rug_ns
@@ -135,8 +135,8 @@ PROFILES = {
         rug_sizes=((16, 4), (64, 16)),
         sae_h=8,
         sae_G=16,
-        sae_alphas=(0.03, 0.3),
-        sae_ratios=(1.0, 2.0),
+        sae_alphas=(0.03, 0.1, 0.3),
+        sae_ratios=(0.5, 1.0, 2.0, 8.0),
         sae_steps=100,
         lowrank_trials=3,
         lowrank_ns=16,
