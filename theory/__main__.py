@@ -164,6 +164,41 @@ def _cmd_curve(args) -> dict:
     return {"p": args.p, "n": int(args.n), "csv": str(csv_path), "png": str(png_path)}
 
 
+def draw_excess(points: list[dict]):
+    """The excess of the best rug over L* against p n_s (symlog: linear within +-1 %), one panel per r,
+    one line per n_s, from FiniteSizeExcess.as_dict() records (docs/results/finite-size/excess.json)."""
+    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
+
+    rs = sorted({pt["r"] for pt in points})
+    ns = sorted({pt["n_s"] for pt in points})
+    fig = Figure(figsize=(4.2 * len(rs), 3.8))
+    axes = fig.subplots(1, len(rs), squeeze=False)[0]
+    for ax, r in zip(axes, rs):
+        for k, n in enumerate(ns):
+            sel = sorted((pt for pt in points if pt["n_s"] == n and abs(pt["r"] - r) < 1e-12), key=lambda pt: pt["p_ns"])
+            if not sel:
+                continue
+            x = np.array([pt["p_ns"] for pt in sel])
+            m = 100 * np.array([pt["mean"] for pt in sel])
+            lo = 100 * np.array([pt["low"] for pt in sel])
+            hi = 100 * np.array([pt["high"] for pt in sel])
+            ax.errorbar(x, m, yerr=np.vstack([m - lo, hi - m]), marker="o", ms=3, capsize=2, color=f"C{k}",
+                        label=f"n_s = {n}")
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.axhline(5, color="0.5", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ticks = sorted({pt["p_ns"] for pt in points})
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel("p n_s (mean active features)")
+        ax.set_title(f"r = {r:g}")
+    axes[0].set_ylabel("best rug / L* - 1 (%, symlog; dotted: 5 %)")
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _cmd_finite_size(args) -> dict:
     for name in ("ns", "pns"):
         if not getattr(args, name):
@@ -202,28 +237,7 @@ def _cmd_finite_size(args) -> dict:
     _atomic_write(csv_path, write_csv)
     _atomic_write(json_path, write_json)
 
-    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
-
-    fig = Figure(figsize=(4.2 * len(args.r), 3.6))
-    axes = fig.subplots(1, len(args.r), squeeze=False)[0]
-    for ax, r in zip(axes, args.r):
-        for k, n in enumerate(args.ns):
-            sel = [res for res in rows if res.n_s == n and abs(res.r - r) < 1e-12]
-            x = np.array([res.p_ns for res in sel])
-            m = np.array([res.mean for res in sel])
-            lo = np.array([res.low for res in sel])
-            hi = np.array([res.high for res in sel])
-            ax.errorbar(x, 100 * m, yerr=100 * np.vstack([m - lo, hi - m]), marker="o", ms=3, capsize=2,
-                        color=f"C{k}", label=f"n_s = {n}")
-        ax.axhline(0, color="0.5", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xticks(args.pns, [f"{v:g}" for v in args.pns])
-        ax.minorticks_off()
-        ax.set_xlabel("p n_s (mean active features)")
-        ax.set_title(f"r = {r:g}")
-    axes[0].set_ylabel("best rug / L* - 1 (%)")
-    axes[0].legend(frameon=False)
-    fig.tight_layout()
+    fig = draw_excess([res.as_dict() for res in rows])
     _atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     return {"points": len(rows), "csv": str(csv_path), "json": str(json_path), "png": str(png_path)}
 
