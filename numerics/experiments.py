@@ -104,12 +104,7 @@ def broken_symmetry(out_dir, *, alphas=(0.0, 0.25, 0.5, 0.75, 1.0), n_s: int = 4
     alpha, trained together. Reports per group the mean diagonal and the mean noise level (figs 13, 14)
     and draws them against alpha (``broken_symmetry.png``). The paper's sizes are the defaults; pass a
     smaller n_s / n_d on a CPU."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plots import save_figure
+    from .plots import save_figure, subplots
 
     alphas = [float(a) for a in alphas]
     cfg = TrainConfig(n_s=n_s, n_d=n_d, p=p, instances=len(alphas), batch=batch, lr=lr, max_steps=max_steps,
@@ -125,7 +120,7 @@ def broken_symmetry(out_dir, *, alphas=(0.0, 0.25, 0.5, 0.75, 1.0), n_s: int = 4
                      "loss": run.metrics["instance"][k]["loss"]})
     result = {"n_s": n_s, "n_d": n_d, "p": p, "rows": rows}
     write_json(out / "broken_symmetry.json", result)
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (a1, a2) = subplots(1, 2, figsize=(10, 4))
     for key, lab in (("important", "M = 1"), ("less_important", "M = alpha")):
         a1.plot(alphas, [r[key]["mean_diag"] for r in rows], "o-", label=lab)
         a2.plot(alphas, [r[key]["mean_sigma"] for r in rows], "o-", label=lab)

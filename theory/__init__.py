@@ -52,7 +52,17 @@ from .structured import (
     structured_vs_rug,
 )
 
+
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
+try:
+    __version__ = _version("persian-rug")  # one place: setup.cfg's [metadata] version
+except _NotInstalled:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
+    "__version__",
     "LOWER_BOUND_CONSTANT",
     "ExactMMSE",
     "LossDecomposition",

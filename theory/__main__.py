@@ -143,12 +143,10 @@ def _cmd_curve(args) -> dict:
 
     _atomic_write(csv_path, write_csv)
 
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the global backend is left alone
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(r, rows["linear_loss"], label="optimal linear, (1-r) Var x", color="0.4", ls="--")
     ax.plot(r, rows["optimal_loss"], label="L*(p, r), ReLU at the Welch sigma", color="C0", lw=2)
     ax.plot(r, rows["mmse_loss"], label="MMSE bound (any elementwise decoder)", color="C3", ls=":")
@@ -160,7 +158,6 @@ def _cmd_curve(args) -> dict:
     ax.legend(frameon=False)
     fig.tight_layout()
     _atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
-    plt.close(fig)
     return {"p": args.p, "n": int(args.n), "csv": str(csv_path), "png": str(png_path)}
 
 

@@ -11,7 +11,16 @@ from .profiles import PROFILES, Profile, get_profile
 from .report import STAGES, judge, judge_report, run_report
 from .stats import CONFIDENCE, Estimate
 
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
+try:
+    __version__ = _version("persian-rug")  # one place: setup.cfg's [metadata] version
+except _NotInstalled:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
+    "__version__",
     "CLAIMS",
     "COMPARISONS",
     "CONFIDENCE",
