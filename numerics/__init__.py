@@ -27,17 +27,29 @@ from .sae import (
 from .symmetry import (
     MacroscopicParams,
     RowStatistics,
+    RowStructure,
     Spread,
     SymmetryStats,
     interference_samples,
     macroscopic_params,
     row_statistics,
+    row_structure,
     symmetry_stats,
     unlearned_features,
 )
 from .train import Run, load_run, resolve_device, train
 
+
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
+try:
+    __version__ = _version("persian-rug")  # one place: setup.cfg's [metadata] version
+except _NotInstalled:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
+    "__version__",
     "DeadNeuronTracker",
     "MacroscopicParams",
     "SAEDataConfig",
@@ -60,6 +72,7 @@ __all__ = [
     "fit_rug",
     "heldout_loss",
     "RowStatistics",
+    "RowStructure",
     "RugOperator",
     "Spread",
     "SymmetryStats",
@@ -67,6 +80,7 @@ __all__ = [
     "interference_samples",
     "macroscopic_params",
     "row_statistics",
+    "row_structure",
     "symmetry_stats",
     "Run",
     "ToyModel",

@@ -27,9 +27,12 @@ def train_kwargs(profile: Profile, n_s: int) -> dict:
                 device=profile.device, checkpoint_every=1000 if profile.max_steps >= 1000 else 0)
 
 
-def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: bool, offset: int = 0) -> list[dict]:
+def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: bool, offset: int = 0,
+                mmse_rows: int | None = None) -> list[dict]:
     """Train (or load) the models of a (p, r) grid at n_s, ``profile.seeds`` replicas each (seeded from
-    ``stage_seed(profile, offset)``); measure every instance (its record carries its seed)."""
+    ``stage_seed(profile, offset)``); measure every instance (its record carries its seed), with
+    ``mmse_rows`` exact-MMSE rows each (default MMSE_ROWS; 0 for a stage that does not read them)."""
+    mmse_rows = MMSE_ROWS if mmse_rows is None else mmse_rows
     index = sweep(n_s, ps, rs, out_dir, seeds=profile.seeds, seed=stage_seed(profile, offset), progress=progress,
                   **train_kwargs(profile, n_s))
     runs = {}
@@ -37,7 +40,7 @@ def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: boo
     for e in index["entries"]:
         run = runs.get(e["run"]) or runs.setdefault(e["run"], load_run(Path(out_dir) / e["run"]))
         rec = measure_instance(run, e["instance"], ks_samples=profile.ks_samples,
-                               mmse_rows=MMSE_ROWS)
+                               mmse_rows=mmse_rows)
         rec["r"] = e["r"]
         records.append(rec)
     return records
