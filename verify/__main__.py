@@ -1,5 +1,8 @@
 """Command line of :mod:`verify`: ``python -m verify report --profile quick|paper --out report/`` (measure and
-judge) and ``python -m verify judge report/`` (re-judge stored measurements, computing nothing).
+judge) and ``python -m verify judge report/`` (re-judge stored measurements, computing nothing);
+``python -m verify coverage [--write]`` prints the table of every checkable claim of both texts (verify/coverage.py)
+and with --write rewrites its block in docs/verify.md; it exits 1 when the coverage check finds problems
+(listed on stderr, one a line).
 
 Bad input prints one line to stderr and exits with status 2.
 """
@@ -47,7 +50,13 @@ def main(argv=None) -> int:
     s.add_argument("--seeds", default="0,1,2", help="comma-separated root seeds (default 0,1,2)")
     s.add_argument("--out", type=Path, default=Path("stability"))
     s.add_argument("--quiet", action="store_true", help="no progress bars")
+    c = sub.add_parser("coverage", help="print the table of every checkable claim of both texts and what judges it")
+    c.add_argument("--write", action="store_true", help="rewrite the table's block in docs/verify.md")
+    c.add_argument("--docs", type=Path, default=None,
+                   help="with --write: the page whose coverage block is rewritten (default docs/verify.md)")
     args = parser.parse_args(argv)
+    if args.command == "coverage":
+        return _coverage(args)
     from .report import judge_report, run_report
 
     if args.command == "stability":
@@ -104,6 +113,29 @@ def main(argv=None) -> int:
         return 2
     print(_counts_line(summary, args.out / "README.md"))
     return 0
+
+
+def _coverage(args) -> int:
+    from .coverage import coverage_problems, coverage_table_markdown, write_docs_block
+
+    if args.docs is not None and not args.write:
+        sys.stderr.write("python -m verify coverage: error: --docs needs --write\n")
+        return 2
+    table = coverage_table_markdown()
+    if args.write:
+        try:
+            changed = write_docs_block(args.docs, table)
+        except (ValueError, OSError) as exc:
+            sys.stderr.write(f"python -m verify coverage: error: {exc}\n")
+            return 2
+    problems = coverage_problems()
+    for p in problems:
+        sys.stderr.write(f"python -m verify coverage: {p.kind}: {p.message}\n")
+    if args.write:
+        print(f"{'rewrote' if changed else 'unchanged:'} the coverage block of {args.docs or 'docs/verify.md'}")
+    else:
+        print(table)
+    return 1 if problems else 0
 
 
 def _counts_line(summary: dict, page: Path) -> str:
