@@ -137,6 +137,9 @@ def _cmd_train(args):
 def _cmd_sweep(args):
     from .experiments import sweep
 
+    for name in ("p", "r"):
+        if getattr(args, name) is None:
+            raise ValueError(f"sweep needs --{name} (one value or a comma-separated list)")
     kw = {"device": args.device, "seed": args.seed}
     for name in ("batch", "lr", "max_steps", "kernel"):
         v = getattr(args, name)

@@ -12,7 +12,27 @@ import numbers
 import torch
 
 __all__ = ["check_power_of_two", "check_int", "check_probability", "check_positive", "check_real",
-           "resolve_device"]
+           "check_seed", "check_fits_in_memory", "resolve_device"]
+
+
+def check_seed(value, name: str = "seed"):
+    """A seed for numpy's default_rng / torch: None or a non-negative int (bools refused)."""
+    if value is None:
+        return None
+    return check_int(value, name, low=0)
+
+
+def check_fits_in_memory(n_bytes: int, what: str, name: str) -> None:
+    """Refuse, before allocating, an array that cannot fit in this machine's physical memory."""
+    import os
+
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no check
+        return
+    if n_bytes > total:
+        raise ValueError(f"{name} is too large: {what} needs {n_bytes / 2**30:.3g} GiB, more than this machine's "
+                         f"{total / 2**30:.3g} GiB of memory")
 
 
 def check_int(value, name: str, *, low: int | None = None, high: int | None = None) -> int:
@@ -38,24 +58,29 @@ def check_power_of_two(value, name: str) -> int:
     return n
 
 
+def _is_real(value) -> bool:
+    """A real number, not a bool, string, bytes or complex: those are refused, never converted."""
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.dtype.is_complex and value.dtype != torch.bool
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
 def check_probability(value, name: str = "p") -> float:
-    """A scalar probability 0 < value <= 1."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}") from exc
+    """A scalar probability 0 < value <= 1 (a real number: bools, strings and complex numbers refused)."""
+    if not _is_real(value):
+        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
+    v = float(value)
     if not (0.0 < v <= 1.0):  # NaN fails
         raise ValueError(f"{name} must be in (0, 1], got {value!r}")
     return v
 
 
 def check_real(value, name: str, *, low=None, high=None, low_open=False) -> float:
-    """A finite float in [low, high] (or (low, high] with low_open)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a number, got {value!r}") from exc
-    if isinstance(value, bool) or not math.isfinite(v):
+    """A finite float in [low, high] (or (low, high] with low_open); bools, strings, complex refused."""
+    if not _is_real(value):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if low is not None and (v < low or (low_open and v == low)):
         raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")

@@ -4,17 +4,43 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 try:  # Python 3.11+
     import tomllib
 except ModuleNotFoundError:  # 3.10: the same parser, published as tomli (a dependency there)
     import tomli as tomllib
 from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
 from pathlib import Path
 
 from .io import atomic_write_text
 from .toy import ACTIVATIONS, INITS
 
 __all__ = ["TrainConfig"]
+
+
+def _device_name(name: str) -> bool:
+    """Whether torch parses ``name`` as a device ("auto" aside); availability is checked when training."""
+    if name == "auto":
+        return True
+    import torch
+
+    try:
+        torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def _real(v) -> bool:
+    """A real number of any numeric type (numpy's included), not a bool."""
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _int(v) -> bool:
+    """An integer of any integral type (numpy's included), not a bool."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
 
 _DTYPES = ("float32", "float64")
 KERNELS = ("auto", "dense", "sparse")
@@ -84,12 +110,12 @@ class TrainConfig:
     # ---- validation and derived values -------------------------------------------------------
     def validate(self) -> "TrainConfig":
         """Raise ValueError naming the first bad field; fill n_d from r and instances from p."""
-        if isinstance(self.n_s, bool) or not isinstance(self.n_s, int) or self.n_s < 1:
+        if not _int(self.n_s) or self.n_s < 1:
             _bad("n_s", f"must be an integer >= 1, got {self.n_s!r}")
         if self.n_d is None and self.r is None:
             _bad("n_d", "or r must be given")
         if self.r is not None:
-            if not isinstance(self.r, (int, float)) or isinstance(self.r, bool) or not (0 < self.r <= 1):
+            if not _real(self.r) or not (0 < self.r <= 1):
                 _bad("r", f"must be in (0, 1], got {self.r!r}")
             n_d = int(round(self.r * self.n_s))
             if n_d < 1:
@@ -97,7 +123,7 @@ class TrainConfig:
             if self.n_d is not None and self.n_d != n_d:
                 _bad("n_d", f"({self.n_d}) contradicts r * n_s = {n_d}")
             self.n_d = n_d
-        if isinstance(self.n_d, bool) or not isinstance(self.n_d, int) or not (1 <= self.n_d):
+        if not _int(self.n_d) or not (1 <= self.n_d):
             _bad("n_d", f"must be an integer >= 1, got {self.n_d!r}")
         if self.r is None:
             self.r = self.n_d / self.n_s
@@ -105,11 +131,11 @@ class TrainConfig:
         if not ps:
             _bad("p", "must not be empty")
         for v in ps:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1):
+            if not _real(v) or not (0 < v <= 1):
                 _bad("p", f"must be in (0, 1], got {v!r}")
         if self.instances is None:
             self.instances = len(ps) if isinstance(self.p, (list, tuple)) else 1
-        if isinstance(self.instances, bool) or not isinstance(self.instances, int) or self.instances < 1:
+        if not _int(self.instances) or self.instances < 1:
             _bad("instances", f"must be an integer >= 1, got {self.instances!r}")
         if isinstance(self.p, (list, tuple)) and len(ps) not in (1, self.instances):
             _bad("p", f"has {len(ps)} values for {self.instances} instances")
@@ -124,16 +150,15 @@ class TrainConfig:
         for name, low in (("batch", 1), ("max_steps", 1), ("window", 1), ("seed", 0), ("min_steps", 0),
                           ("checkpoint_every", 0), ("eval_batches", 1)):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            if not _int(v) or v < low:
                 _bad(name, f"must be an integer >= {low}, got {v!r}")
         if self.checkpoint_every % self.window:
             _bad("checkpoint_every", f"must be a multiple of window ({self.window}), got {self.checkpoint_every}")
-        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
-                                    or not (0 < self.lr < math.inf)):
+        if self.lr is not None and (not _real(self.lr) or not (0 < self.lr < math.inf)):
             _bad("lr", f"must be a finite number > 0, got {self.lr!r}")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu", "cuda")
-                                                   or self.device.startswith("cuda:")):
-            _bad("device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if not isinstance(self.device, str) or not _device_name(self.device):
+            _bad("device", f"must be 'auto', 'cpu' or an accelerator ('cuda', 'cuda:N', 'mps', ...), got "
+                 f"{self.device!r}")
         if self.dtype not in _DTYPES:
             _bad("dtype", f"must be one of {_DTYPES}, got {self.dtype!r}")
         if self.kernel not in KERNELS:
@@ -145,15 +170,28 @@ class TrainConfig:
                 _bad("kernel", f"'sparse' needs every p <= 0.25, got {max(ps)!r}")
         if not isinstance(self.extra, dict):
             _bad("extra", "must be a table of notes")
+        self._normalise()
         return self
+
+    def _normalise(self):
+        """numpy scalars as plain Python numbers, so that the config saves as JSON/TOML."""
+        for name in ("n_s", "n_d", "instances", "batch", "max_steps", "window", "seed", "min_steps",
+                     "checkpoint_every", "eval_batches"):
+            setattr(self, name, int(getattr(self, name)))
+        self.r = float(self.r)
+        self.p = [float(v) for v in self.p] if isinstance(self.p, (list, tuple)) else float(self.p)
+        if self.lr is not None:
+            self.lr = float(self.lr)
+        if isinstance(self.importance, (list, tuple)):
+            self.importance = [float(v) for v in self.importance]
 
     def _check_importance(self):
         imp = self.importance
         if imp is None:
             return
         if isinstance(imp, (list, tuple)):
-            if len(imp) != self.n_s or not all(isinstance(v, (int, float)) and v >= 0 for v in imp):
-                _bad("importance", f"as a list must hold n_s = {self.n_s} numbers >= 0")
+            if len(imp) != self.n_s or not all(_real(v) and 0 <= v < math.inf for v in imp):
+                _bad("importance", f"as a list must hold n_s = {self.n_s} finite numbers >= 0")
             return
         if not isinstance(imp, dict) or imp.get("kind") not in ("two_group", "decay"):
             _bad("importance", "must be None, a list of n_s weights, {'kind': 'two_group', 'alpha': a} "
@@ -162,14 +200,14 @@ class TrainConfig:
             alpha = imp.get("alpha")
             alphas = alpha if isinstance(alpha, (list, tuple)) else [alpha]
             if len(alphas) not in (1, self.instances) or not all(
-                isinstance(a, (int, float)) and not isinstance(a, bool) and 0 <= a <= 1 for a in alphas
+                _real(a) and 0 <= a <= 1 for a in alphas
             ):
                 _bad("importance", f"alpha must be in [0, 1] (one value or one per instance), got {alpha!r}")
             if self.n_s % 2:
                 _bad("importance", f"two_group needs an even n_s, got {self.n_s}")
         else:
             d = imp.get("decay")
-            if not isinstance(d, (int, float)) or isinstance(d, bool) or not (0 < d <= 1):
+            if not _real(d) or not (0 < d <= 1):
                 _bad("importance", f"decay must be in (0, 1], got {d!r}")
 
     @property
@@ -222,8 +260,12 @@ class TrainConfig:
                     d = tomllib.load(f)
             else:
                 d = json.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"config file {str(path)!r} is not valid: {exc}") from exc
+        except OSError as exc:
+            raise ValueError(f"config file {str(path)!r} cannot be read: {exc.strerror or exc}") from exc
+        if not isinstance(d, dict):
+            raise ValueError(f"config file {str(path)!r} must hold a table of fields, got {type(d).__name__}")
         return cls.from_dict(d)
 
 

@@ -34,6 +34,9 @@ def _check_p_tensor(p, shape, device, dtype) -> torch.Tensor | float:
         if not (0.0 < float(p) <= 1.0):
             raise ValueError(f"p must be in (0, 1], got {p!r}")
         return float(p)
+    kind = torch.as_tensor(p).dtype if isinstance(p, (torch.Tensor, np.ndarray, list, tuple)) else None
+    if isinstance(p, (bool, np.bool_, str, bytes, complex, np.complexfloating)) or kind in (torch.bool,) or (kind is not None and kind.is_complex):
+        raise ValueError(f"p must be a number or a tensor of numbers in (0, 1], got {p!r}")
     try:
         pt = torch.as_tensor(p, dtype=dtype, device=device)
     except (TypeError, ValueError, RuntimeError) as exc:

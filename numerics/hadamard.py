@@ -51,7 +51,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ._validation import check_power_of_two
+from ._validation import check_fits_in_memory, check_power_of_two
 
 __all__ = ["hadamard", "fwht", "fht_cpu_available"]
 
@@ -72,6 +72,8 @@ def hadamard(n: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
     n must be a power of two. Built by :func:`scipy.linalg.hadamard`.
     """
     n = check_power_of_two(n, "n")
+    # scipy builds it as int8 (1 byte per entry), then torch converts: refuse what cannot fit before allocating
+    check_fits_in_memory(n * n * (1 + torch.empty((), dtype=dtype).element_size()), f"an {n} x {n} matrix", "n")
     return torch.as_tensor(scipy.linalg.hadamard(n, dtype=np.int8), device=device).to(dtype)
 
 

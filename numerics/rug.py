@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import check_int, check_power_of_two
+from ._validation import check_int, check_power_of_two, check_seed
 from .hadamard import check_backend, fwht, hadamard, hadamard_sandwich
 
 __all__ = ["RugOperator", "rug_matrix", "choose_columns"]
@@ -32,7 +32,7 @@ def choose_columns(n_s: int, n_d: int, S=None, seed=None) -> torch.Tensor:
     n_s = check_power_of_two(n_s, "n_s")
     n_d = check_int(n_d, "n_d", low=1, high=n_s)
     if S is None:
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(check_seed(seed))
         idx = np.sort(rng.choice(n_s, size=n_d, replace=False))
     else:
         idx = np.asarray(S.cpu() if isinstance(S, torch.Tensor) else S)

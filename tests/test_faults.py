@@ -105,3 +105,75 @@ def test_device_auto_picks_whatever_accelerator_torch_has(monkeypatch, kind):
         resolve_device(other)
     with pytest.raises(ValueError, match="^device must be"):
         resolve_device("no-such-device")
+
+
+def test_every_package_has_one_version():
+    import importlib.metadata
+
+    import numerics
+    import verify
+
+    expected = importlib.metadata.version("persian-rug")
+    assert theory.__version__ == numerics.__version__ == verify.__version__ == expected
+
+
+# ---- numerics: refused, not converted; refused before allocating -----------------------------------
+import numerics  # noqa: E402
+from numerics import TrainConfig  # noqa: E402
+from numerics.__main__ import main as numerics_main  # noqa: E402
+
+
+@pytest.mark.parametrize("p", [True, np.bool_(True), "0.1", 0.1 + 0j, torch.tensor([True] * 8)], ids=repr)
+def test_sample_features_refuses_what_is_not_a_probability(p):
+    with pytest.raises(ValueError, match="^p must be"):
+        numerics.sample_features(4, 8, p)
+
+
+def test_sample_features_takes_numpy_scalars():
+    x = numerics.sample_features(4, 8, np.float32(0.5))
+    assert x.shape == (4, 8)
+
+
+@pytest.mark.parametrize("seed", ["x", 1.5, -1, True])
+def test_rug_operator_refuses_a_bad_seed(seed):
+    with pytest.raises(ValueError, match="^seed must be"):
+        numerics.RugOperator(16, 4, seed=seed)
+
+
+def test_hadamard_refuses_what_cannot_fit_before_allocating():
+    with pytest.raises(ValueError, match="^n is too large"):
+        numerics.hadamard(2**40)
+
+
+def test_train_config_takes_numpy_numbers_and_saves_them_as_plain_ones(tmp_path):
+    cfg = TrainConfig(n_s=np.int64(8), n_d=2, p=[np.float32(0.25), np.float64(0.1)], lr=np.float32(1e-3)).validate()
+    assert type(cfg.n_s) is int and all(type(v) is float for v in cfg.p) and type(cfg.lr) is float
+    cfg.save(tmp_path / "c.json")
+    assert TrainConfig.load(tmp_path / "c.json").p == cfg.p
+
+
+@pytest.mark.parametrize("kw, name", [
+    (dict(importance=[1.0] * 7 + [float("inf")]), "importance"),
+    (dict(importance=[1.0] * 7 + [float("nan")]), "importance"),
+    (dict(p=True), "p"),
+    (dict(device="nonsense"), "device"),
+])
+def test_train_config_refuses(kw, name):
+    base = dict(n_s=8, n_d=2, p=0.1) | kw
+    with pytest.raises(ValueError, match=f"^{name} "):
+        TrainConfig(**base).validate()
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "null", '"x"', "3"])
+def test_a_config_file_that_is_not_a_table_is_one_line(tmp_path, capsys, content):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(content)
+    assert numerics_main(["train", "--config", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must hold a table" in err[0]
+
+
+def test_sweep_without_p_or_r_is_one_line(tmp_path, capsys):
+    assert numerics_main(["sweep", "--ns", "16", "--out", str(tmp_path / "s"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--p" in err[0]
