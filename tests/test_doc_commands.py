@@ -209,7 +209,15 @@ def test_every_documented_python_block_runs(page, code, workdir, monkeypatch):
     for old, new in SUBSTITUTIONS:
         code = code.replace(old, new)
     monkeypatch.chdir(workdir)
-    exec(compile(code, f"{page.name}", "exec"), {"__name__": "__doc_block__"})
+    from verify.claims import CLAIMS, COMPARISONS
+
+    saved = dict(CLAIMS), dict(COMPARISONS)  # a block may register an example comparison: undo it after
+    try:
+        exec(compile(code, f"{page.name}", "exec"), {"__name__": "__doc_block__"})
+    finally:
+        for registry, before in zip((CLAIMS, COMPARISONS), saved):
+            registry.clear()
+            registry.update(before)
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if ">>>" in p.read_text()], ids=lambda p: p.name)

@@ -16,10 +16,10 @@ import theory
 from numerics import RugOperator, macroscopic_params, row_statistics, sample_features
 from verify import CLAIMS, PROFILES, judge_report, run_report
 from verify.claims import STATUSES
-from verify.report import machine_info
+from verify.report import STAGES, machine_info
 
 EXPECTED_COMPARISONS = {"rug_properties", "loss_vs_ratio", "symmetry_vs_ns", "bounds_vs_trained", "fig3_point",
-                        "p2_over_r_scaling", "sae_recovery"}
+                        "p2_over_r_scaling", "pairs", "activations", "appendix_h", "sae_recovery"}
 PAPER_REPORT = Path(__file__).resolve().parent.parent / "docs" / "results" / "paper-report"
 
 
@@ -78,7 +78,7 @@ def test_tiny_report_end_to_end(tmp_path):
     written = [f.stat().st_mtime_ns for f in stage_files]
     redone = run_report("tiny", out, progress=False, redo=["grid"])
     changed = {f.stem for f, t in zip(stage_files, written) if f.stat().st_mtime_ns != t}
-    assert changed == {"grid", "grid_ns=16", "grid_ns=32", "symmetry_vs_ns", "bounds_vs_trained"}
+    assert changed == {"grid", "grid_ns=16", "grid_ns=32", "symmetry_vs_ns", "bounds_vs_trained", "activations"}
     assert redone["claims"] == summary["claims"]  # same finished runs, same measurements
     # the CLI judges too, into another directory, with the same result
     res = subprocess.run([sys.executable, "-m", "verify", "judge", str(out), "--out", str(tmp_path / "j")],
@@ -145,9 +145,26 @@ def test_cli_bad_profile_is_one_line(tmp_path):
     assert out.returncode == 2 and "redo must name stages" in out.stderr and "gird" in out.stderr
 
 
+def test_skipped_stages_are_listed_with_their_command():
+    import dataclasses
+
+    from verify.report import not_run, stages_to_run
+
+    quick = PROFILES["quick"]
+    assert "pairs" in quick.skip and "pairs" not in stages_to_run(quick)
+    assert stages_to_run(quick, ["pairs"]) == {"pairs"}  # naming a skipped stage runs it
+    with pytest.raises(ValueError, match="skips unknown stage"):
+        stages_to_run(dataclasses.replace(quick, skip=("nope",)))
+    missing = not_run({}, quick.as_dict())
+    assert missing["pairs"]["skipped_by_profile"] is True
+    assert missing["pairs"]["command"] == "python -m verify report --profile quick --out OUT --only pairs"
+    assert "pairs.gap_closes" in missing["pairs"]["claims"]
+
+
 def test_profiles_are_consistent():
     for name, prof in PROFILES.items():
         assert prof.name == name
+        assert set(prof.skip) <= set(STAGES)
         assert all(r <= 1 for r in prof.fig2_rs + prof.grid_rs + prof.scaling_rs)
         assert all(n & (n - 1) == 0 for n in (prof.fig2_rug_ns, prof.scaling_ns))
 

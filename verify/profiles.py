@@ -86,16 +86,20 @@ PROFILES = {
         description="2-core CPU, under 10 minutes: every trained configuration from 3 seeds; trained n_s up to "
         "512 (fig. 2 at 128, the grid at 64, 128, 256 and r = 1/4), the rug at n_s = 4096 and 8192, learning "
         "rate 4x the paper's; sparse autoencoders at h = 64, G = 128 (the report's 256, 512 scaled down), "
-        "ratios 1/2, 1, 2, for 3000 steps",
+        "ratios 1/2, 1, 2, for 3000 steps; fig. 2 also at p = 0.01 and 0.1 (r = 0.1, 0.5); appendix H at "
+        "n_s = 256; the r >= 1/2 stage (pairs) is skipped: its command is on the page",
         fig2_trained_ns=128,
         grid_rs=(0.25,),
         scaling_ps=(7e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 5e-3),
         scaling_rs=(0.02, 0.03, 0.05, 0.07, 0.1),
         sae_ratios=(0.5, 1.0, 2.0),
-        fig2_extra_rs=(0.1, 0.3, 0.5),
+        fig2_extra_rs=(0.1, 0.5),
+        # the r >= 1/2 question (pairs, about 70 s here) does not fit in the 10 minutes: listed as not run,
+        # with its command (the paper profile runs it)
+        skip=("pairs",),
         appendix_h_ns=256,
         appendix_h_nd=64,
-        pairs_ns=(64, 128, 256),
+        pairs_ns=(64, 128),
     ),
     "paper": Profile(
         name="paper",

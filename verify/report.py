@@ -27,7 +27,7 @@ from .measure import train_sweep
 from .profiles import Profile, get_profile
 from .render import render_markdown
 
-__all__ = ["run_report", "judge_report", "judge", "not_run", "STAGES"]
+__all__ = ["run_report", "judge_report", "judge", "not_run", "stages_to_run", "STAGES"]
 
 
 def _stages() -> tuple:
@@ -112,8 +112,7 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     redo = set(redo)
-    # a profile's skipped stages run only when named in --only (the page lists them as not run otherwise)
-    wanted = set(STAGES if not only else only) - (set() if only else set(profile.skip))
+    wanted = stages_to_run(profile, only)
     for arg, names in (("only", wanted), ("redo", redo)):
         if names - set(STAGES):
             raise ValueError(f"{arg} must name stages among {', '.join(STAGES)}; "
@@ -150,6 +149,17 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
                                     made=made, fresh=fresh)
     bar.close()
     return _write(out, judge(results, profile.as_dict(), made))
+
+
+def stages_to_run(profile: Profile, only=None) -> set:
+    """The stages a report runs: ``only`` when given (a skipped stage included: naming it is asking for
+    it), else every stage but the profile's ``skip`` (the page lists those as not run, with the command)."""
+    if only:
+        return set(only)
+    bad = set(profile.skip) - set(STAGES)
+    if bad:
+        raise ValueError(f"profile {profile.name!r} skips unknown stage(s) {', '.join(sorted(bad))}")
+    return set(STAGES) - set(profile.skip)
 
 
 def judge(results: dict[str, Comparison], profile: dict, made: dict) -> dict:
