@@ -12,14 +12,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from ._cli import OneLineParser as _Parser, run_guarded
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2."""
-
-    def error(self, message):  # noqa: D401 - argparse API
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
 
 
 def _floats(text: str) -> list[float]:
@@ -287,7 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
@@ -296,6 +291,11 @@ def main(argv=None) -> int:
         return 2
     _emit(result, getattr(args, "json", False))
     return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line (bad input and file-system errors: one line on stderr, exit 2)."""
+    return run_guarded("python -m numerics", _main, argv)
 
 
 if __name__ == "__main__":

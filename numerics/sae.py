@@ -569,7 +569,7 @@ def _evaluate(model: SparseAutoencoder, data: ToyFeatureData, samples: int, batc
 
 
 def train_sae(data, config: SAETrainConfig, *, device="auto", progress: bool = False,
-              threads: int | None = None) -> SAEResult:
+              threads: int | None = None, callback=None) -> SAEResult:
     """Train K = len(config.alphas) autoencoders (J = config.dict_size) together on fresh toy data.
 
     ``data`` : an :class:`SAEDataConfig` (built on ``device``) or a :class:`ToyFeatureData` (its device is
@@ -578,13 +578,20 @@ def train_sae(data, config: SAETrainConfig, *, device="auto", progress: bool = F
     losses and taking one Adam step trains each as if alone. ``threads``: torch's CPU thread count for
     the duration of the call (restored after); 1 is much faster for small models on a busy CPU, where
     the threads' synchronisation costs more than the matmuls. None leaves the setting alone.
+
+    ``callback``: called after every block of 100 steps (and the last step) with one dict, ``{"step":
+    int, "losses": [the block's mean total loss, per instance], "instances": [0 .. K-1], "alphas":
+    [per instance], "dead": [dead latents now, per instance]}``, the same hook as ``numerics.train``'s,
+    for attaching a logger without a dependency.
     """
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable or None, got {type(callback).__name__}")
     if threads is not None:
         threads = check_int(threads, "threads", low=1)
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
-            return train_sae(data, config, device=device, progress=progress)
+            return train_sae(data, config, device=device, progress=progress, callback=callback)
         finally:
             torch.set_num_threads(before)
     if not isinstance(config, SAETrainConfig):
@@ -614,6 +621,9 @@ def train_sae(data, config: SAETrainConfig, *, device="auto", progress: bool = F
             n = (step % block) + 1
             curve.append((acc / n).cpu().tolist())
             acc.zero_()
+            if callback is not None:
+                callback({"step": step + 1, "losses": list(curve[-1]), "instances": list(range(model.instances)),
+                          "alphas": list(config.alphas), "dead": tracker.dead().cpu().tolist()})
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = time.perf_counter() - t0

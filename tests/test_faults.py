@@ -177,3 +177,23 @@ def test_sweep_without_p_or_r_is_one_line(tmp_path, capsys):
     assert numerics_main(["sweep", "--ns", "16", "--out", str(tmp_path / "s"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--p" in err[0]
+
+
+@pytest.mark.parametrize("argv", [
+    [sys.executable, "-m", "theory", "curve", "--p", "0.1", "--n", "3", "--out", "{f}/sub"],
+    [sys.executable, "-m", "theory", "curve", "--p", "0.1", "--n", "3", "--out", "{f}"],
+    [sys.executable, "-m", "numerics", "rug", "--ns", "16", "--nd", "4", "--out", "{f}/x.png"],
+    [sys.executable, "-m", "numerics", "train", "--ns", "16", "--r", "0.25", "--p", "0.1", "--max-steps", "50",
+     "--out", "{f}", "--quiet"],
+    [sys.executable, "-m", "verify", "report", "--profile", "tiny", "--only", "rug_properties", "--out", "{f}/r",
+     "--quiet"],
+], ids=["theory-under-a-file", "theory-onto-a-file", "numerics-under-a-file", "train-onto-a-file",
+        "verify-under-a-file"])
+def test_file_system_errors_are_one_line_naming_the_path(tmp_path, argv):
+    """Every command that writes died with a traceback on a path under a file or an existing file as --out."""
+    f = tmp_path / "a_file"
+    f.write_text("not a folder")
+    proc = subprocess.run([a.format(f=f) for a in argv], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr and str(f) in lines[0], proc.stderr

@@ -471,6 +471,18 @@ class TestModel:
         assert both.mmcs[1] == pytest.approx(alone.mmcs[0], abs=1e-9)
 
 
+def test_sae_callback_sees_every_block_and_matches_the_curve():
+    data = ToyFeatureData(SAEDataConfig(h=6, G=8, n_active=1, decay=1.0), dtype="float64")
+    seen = []
+    res = train_sae(data, SAETrainConfig(dict_size=8, alphas=[0.1, 0.4], steps=250, batch=16, eval_samples=64,
+                                         dtype="float64"), threads=1, callback=seen.append)
+    assert [e["step"] for e in seen] == [100, 200, 250]
+    assert [e["losses"] for e in seen] == res.curve
+    assert all(e["alphas"] == [0.1, 0.4] and e["instances"] == [0, 1] and len(e["dead"]) == 2 for e in seen)
+    with pytest.raises(ValueError, match="^callback must be callable"):
+        train_sae(data, SAETrainConfig(dict_size=8, alphas=[0.1], steps=10), callback="log")
+
+
 def test_training_on_easy_data_recovers_the_features():
     # 16 dimensions, 32 features, one active on average, no decay or correlations; J = G.
     data = SAEDataConfig(h=16, G=32, n_active=1.0, decay=1.0, correlation_strength=0.0, seed=0)

@@ -10,7 +10,6 @@ import csv
 import json
 import math
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -30,23 +29,11 @@ from . import (
     upper_bound_ansatz,
     welch_sigma,
 )
+from ._cli import OneLineParser as _Parser, run_guarded
 
 
-#: a negative number, scientific notation included ("-1e4"): argparse's own pattern misses it and takes
-#: "--b -1e4" for a missing value followed by an option
-NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf(inity)?$", re.IGNORECASE)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line on stderr and exit status 2, and "-1e4" is a number."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._negative_number_matcher = NEGATIVE_NUMBER
-
-    def error(self, message):  # noqa: D401 - argparse API
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
 
 
 def _finite_or_none(v):
@@ -284,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -292,12 +279,14 @@ def main(argv=None) -> int:
     except ValueError as exc:
         sys.stderr.write(f"python -m theory {args.command}: error: {exc}\n")
         return 2
-    try:
-        _emit(result, args.json)
-        sys.stdout.flush()
-    except BrokenPipeError:  # the reader went away (| head): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    _emit(result, args.json)
+    sys.stdout.flush()  # a reader that went away (| head) surfaces here, inside run_guarded
     return 0
+
+
+def main(argv=None) -> int:
+    """Run the command line (bad input and file-system errors: one line on stderr, exit 2)."""
+    return run_guarded("python -m theory", _main, argv)
 
 
 if __name__ == "__main__":

@@ -9,20 +9,16 @@ Bad input prints one line to stderr and exits with status 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from .profiles import PROFILES
+from theory._cli import OneLineParser as _Parser, run_guarded
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # noqa: D401 - argparse API
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        raise SystemExit(2)
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = _Parser(prog="python -m verify", description="Check the paper's claims against models trained here.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("report", help="run the comparisons and write the report")
@@ -141,6 +137,11 @@ def _coverage(args) -> int:
 def _counts_line(summary: dict, page: Path) -> str:
     counts = summary["counts"]
     return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in counts.items() if n) + f" -> {page}"
+
+
+def main(argv=None) -> int:
+    """Run the command line (bad input and file-system errors: one line on stderr, exit 2)."""
+    return run_guarded("python -m verify", _main, argv)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,8 @@ def render_markdown(summary: dict) -> str:
         lines.append("")
     missing = summary.get("not_run") or {}
     if missing:
-        lines += [f"### NOT RUN ({len(missing)} stages, {sum(len(m['claims']) for m in missing.values())} claims)", "",
+        n_claims = sum(len(m["claims"]) for m in missing.values())
+        lines += [f"### NOT RUN ({len(missing)} stage{'s' * (len(missing) != 1)}, {n_claims} claim{'s' * (n_claims != 1)})", "",
                   "These comparisons have no data in this report"
                   + (" (the profile skips some: too slow for its machine)" if any(m.get("skipped_by_profile")
                                                                                   for m in missing.values()) else "")
