@@ -125,8 +125,11 @@ def _cmd_train(args):
     run = train(_train_config(args), args.out, resume=args.resume, progress=not args.quiet)
     m = dict(run.metrics)
     m.pop("curve", None)
+    def shown(i):  # a diverged instance has no loss (null in summary.json)
+        return "diverged" if i.get("stopped_by") == "diverged" or i["loss"] is None else f"{i['loss']:.4g}"
+
     return m if args.json else {"out": str(run.path), "steps": m["steps"],
-                                "loss": ", ".join(f"{i['loss']:.4g}" for i in m["instance"])}
+                                "loss": ", ".join(shown(i) for i in m["instance"])}
 
 
 def _cmd_sweep(args):

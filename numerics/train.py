@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io as _io
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +240,7 @@ class Trainer:
         self.curve: list[list[float]] = []  # one row of K window means per window
         self.active = [True] * config.instances
         self.stop_step = [None] * config.instances
+        self.diverged = [False] * config.instances  # stopped because its window loss was not finite
         self.frozen: dict[str, torch.Tensor] = {
             name: t.detach().clone() for name, t in self.model.named_parameters()
         }  # per-instance rows are copied in when an instance stops
@@ -314,6 +316,7 @@ class Trainer:
             "step": str(self.step),
             "active": json.dumps(self.active),
             "stop_step": json.dumps(self.stop_step),
+            "diverged": json.dumps(self.diverged),
             "adam_steps": json.dumps(adam_steps),
             "config": json.dumps(self.config.to_dict()),
             "streams": json.dumps(streams),
@@ -348,6 +351,7 @@ class Trainer:
         self.step = int(meta["step"])
         self.active = json.loads(meta["active"])
         self.stop_step = json.loads(meta["stop_step"])
+        self.diverged = json.loads(meta.get("diverged", json.dumps([False] * len(self.active))))
 
 
 def _write_curve(path: Path, curve: list[list[float]], window: int):
@@ -358,6 +362,38 @@ def _write_curve(path: Path, curve: list[list[float]], window: int):
     for i, row in enumerate(curve):
         w.writerow([(i + 1) * window] + [repr(v) for v in row])
     atomic_write_text(path, buf.getvalue())
+
+
+def _read_checkpoint(ckpt: Path, config: TrainConfig, device) -> tuple[dict, dict]:
+    """The checkpoint's tensors and metadata, refused with a ValueError naming the file when it cannot be
+    read (truncated, empty, zeroed), when it holds a non-finite parameter, or when the config it stores
+    differs from ``config`` (resuming a p = 0.05 run as p = 0.1, or seed 0 as seed 1, would mislabel it)."""
+    from safetensors import safe_open
+
+    fix = "delete it to start the run afresh"
+    try:
+        with safe_open(str(ckpt), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_weights(ckpt, device=device)
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError, ValueError) on a bad file
+        raise ValueError(f"checkpoint {str(ckpt)!r} cannot be read ({type(exc).__name__}: {exc}); {fix}") from exc
+    if "config" not in meta:
+        raise ValueError(f"checkpoint {str(ckpt)!r} records no config; {fix}")
+    try:
+        stored = TrainConfig.from_dict(json.loads(meta["config"])).validate().to_dict()
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"checkpoint {str(ckpt)!r} records an unreadable config ({exc}); {fix}") from exc
+    wanted = config.to_dict()
+    diff = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+    if diff:
+        shown = ", ".join(f"{k}: {stored.get(k)!r} in the checkpoint, {wanted.get(k)!r} asked" for k in diff[:3])
+        raise ValueError(f"checkpoint {str(ckpt)!r} was written by a different config ({shown}); resume with "
+                         f"that config, or use another out_dir")
+    bad = [k for k, v in tensors.items() if k.startswith(("param.", "frozen.")) and v.is_floating_point()
+           and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ValueError(f"checkpoint {str(ckpt)!r} holds non-finite values in {', '.join(sorted(bad)[:3])}; {fix}")
+    return tensors, meta
 
 
 def _check_out_dir(out: Path, config: TrainConfig, resume: bool):
@@ -424,16 +460,16 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob(".*.tmp"):  # left by a write that a kill interrupted: never a real file
         stale.unlink()
-    config.save(out / "config.json")
-
     st = Trainer(config, device)
     ckpt = out / "checkpoint.safetensors"
-    if resume and ckpt.exists():
-        from safetensors import safe_open
-
-        with safe_open(str(ckpt), framework="pt") as f:
-            meta = f.metadata()
-        st.load_tensors(load_weights(ckpt, device=device), meta)
+    if resume and ckpt.exists():  # checked before config.json is written: a refused resume changes nothing
+        tensors, meta = _read_checkpoint(ckpt, config, device)
+        try:
+            st.load_tensors(tensors, meta)
+        except (KeyError, RuntimeError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"checkpoint {str(ckpt)!r} is damaged ({type(exc).__name__}: {exc}); delete it to "
+                             "start the run afresh") from exc
+    config.save(out / "config.json")
 
     K, n_s, B, W = config.instances, config.n_s, config.batch, config.window
     p, imp = st.p, st.importance
@@ -451,6 +487,10 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
         if st.step % W == 0:  # the only host synchronisation: once per window
             means = window_losses.mean(0).tolist()
             st.curve.append(means)
+            for k in range(K):  # a diverged instance stops here; the others go on
+                if st.active[k] and not math.isfinite(means[k]):
+                    st.freeze(k)
+                    st.diverged[k] = True
             if config.stop_rule and len(st.curve) >= 2 and st.step >= config.min_steps:
                 for k in range(K):
                     if st.active[k] and st.curve[-1][k] >= st.curve[-2][k]:
@@ -484,7 +524,8 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
             {
                 "p": p[k], "seed": config.seeds[k],
                 "steps": st.stop_step[k] if st.stop_step[k] is not None else st.step,
-                "stopped_by": "rule" if st.stop_step[k] is not None else "max_steps",
+                "stopped_by": ("diverged" if st.diverged[k] else "rule" if st.stop_step[k] is not None
+                               else "max_steps"),
                 "window_loss": st.curve[-1][k] if st.curve else None,
                 "loss": eval_loss[k], "loss_se": eval_se[k],
             }

@@ -197,3 +197,119 @@ def test_file_system_errors_are_one_line_naming_the_path(tmp_path, argv):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr and str(f) in lines[0], proc.stderr
+
+
+# ---- checkpoints: damaged or mismatched ones are named and refused, never silently continued ------------
+def _interrupted_run(tmp_path, **kw):
+    """A run with a checkpoint and no finished weights (as after a kill), from a tiny config."""
+    from numerics import train
+    from numerics.io import load_weights, save_weights  # noqa: F401
+
+    cfg = TrainConfig(n_s=16, n_d=4, p=0.05, batch=32, max_steps=200, window=50, checkpoint_every=100,
+                      device="cpu", stop_rule=False, **kw)
+    out = tmp_path / "run"
+    train(cfg, out, progress=False)
+    # make it look interrupted: a checkpoint at step 100 and no final weights
+    from numerics.train import Trainer
+
+    st = Trainer(cfg.validate(), torch.device("cpu"))
+    for _ in range(100):
+        st.train_step()
+    tensors, meta = st.to_tensors()
+    save_weights(out / "checkpoint.safetensors", tensors, meta)
+    for name in ("weights.safetensors", "summary.json"):
+        (out / name).unlink()
+    return cfg, out
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "zeroed"])
+def test_a_damaged_checkpoint_is_named(tmp_path, damage):
+    from numerics import train
+
+    cfg, out = _interrupted_run(tmp_path)
+    ck = out / "checkpoint.safetensors"
+    data = ck.read_bytes()
+    ck.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "zeroed": bytes(len(data))}[damage])
+    with pytest.raises(ValueError, match=r"^checkpoint .*checkpoint\.safetensors.* (cannot be read|damaged)"):
+        train(cfg, out, resume=True, progress=False)
+
+
+def test_resume_compares_the_checkpoints_config(tmp_path):
+    """With config.json gone, --resume --p 0.1 continued a p = 0.05 checkpoint, and --seed 1 produced the
+    seed-0 weights labelled seed 1."""
+    import dataclasses
+
+    from numerics import train
+
+    cfg, out = _interrupted_run(tmp_path)
+    (out / "config.json").unlink()
+    for change in ({"p": 0.1}, {"seed": 1}):
+        with pytest.raises(ValueError, match=r"written by a different config \(" + next(iter(change))):
+            train(dataclasses.replace(cfg, **change), out, resume=True, progress=False)
+    run = train(cfg, out, resume=True, progress=False)  # the same config resumes
+    assert run.metrics["steps"] == 200
+
+
+def test_a_checkpoint_holding_nan_is_refused(tmp_path):
+    from numerics import train
+    from numerics.io import load_weights, save_weights
+    from safetensors import safe_open
+
+    cfg, out = _interrupted_run(tmp_path)
+    ck = out / "checkpoint.safetensors"
+    with safe_open(str(ck), framework="pt") as f:
+        meta = f.metadata()
+    t = load_weights(ck)
+    name = next(k for k in t if k.startswith("param."))
+    t[name] = t[name].clone()
+    t[name].view(-1)[0] = float("nan")
+    save_weights(ck, t, meta)
+    with pytest.raises(ValueError, match="non-finite"):
+        train(cfg, out, resume=True, progress=False)
+
+
+def test_a_diverged_instance_stops_with_a_status_and_the_others_go_on(tmp_path, monkeypatch):
+    """A diverged run (--lr 1e30) trained on, wrote NaN weights and "loss": null, then crashed in the CLI."""
+    from numerics import train
+    from numerics.train import Trainer
+
+    real = Trainer.train_step
+
+    def step(self):
+        losses = real(self)
+        if self.step > 120:  # instance 0 goes non-finite in the second window
+            losses = losses.clone()
+            losses[0] = float("nan")
+        return losses
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    cfg = TrainConfig(n_s=16, n_d=4, p=[0.05, 0.1], batch=32, max_steps=400, window=100, device="cpu",
+                      stop_rule=False)
+    run = train(cfg, tmp_path / "r", progress=False)
+    first, second = run.metrics["instance"]
+    assert first["stopped_by"] == "diverged" and first["steps"] == 200
+    assert second["stopped_by"] == "max_steps" and second["steps"] == 400 and second["loss"] > 0
+
+
+def test_the_cli_reports_divergence_in_one_line(tmp_path, capsys):
+    args = ["train", "--ns", "16", "--r", "0.25", "--p", "0.05", "--lr", "1e30", "--max-steps", "300",
+            "--out", str(tmp_path / "r"), "--quiet", "--device", "cpu"]
+    assert numerics_main(args) == 0
+    out = capsys.readouterr().out
+    assert "diverged" in out
+
+
+@pytest.mark.parametrize("content", ['{"result": 3}', '{"result": {"name": "x"}}',
+                                     '{"result": {"name": "rug_properties", "title": "t", "data": {"rows": 5}}}',
+                                     "{not json", ""])
+def test_a_damaged_stage_file_is_named_with_how_to_recompute(tmp_path, content, capsys):
+    """A stage file with the wrong structure gave an AttributeError, KeyError or TypeError traceback."""
+    from verify.__main__ import main as verify_main
+
+    stages = tmp_path / "rep" / "stages"
+    stages.mkdir(parents=True)
+    (stages / "rug_properties.json").write_text(content)
+    (tmp_path / "rep" / "summary.json").write_text('{"profile": {"name": "tiny"}}')
+    assert verify_main(["judge", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "rug_properties" in err[0] and "--redo rug_properties" in err[0], err

@@ -56,6 +56,15 @@ def _as_saved(obj):
     return json.loads(json.dumps(obj))
 
 
+def _comparison(result, path: Path) -> Comparison:
+    """A stored comparison, or a ValueError naming the file and how to recompute it."""
+    try:
+        return Comparison.from_dict(result)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"stage file {path} does not hold a comparison ({type(exc).__name__}: {exc}); recompute "
+                         f"it with --redo {path.stem}") from exc
+
+
 def _read_stage(path: Path) -> dict:
     try:
         saved = read_json(path)
@@ -78,7 +87,7 @@ def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = Fals
         if reuse_any or saved.get("profile") == _as_saved(profile.as_dict()):
             if made is not None:
                 made[name] = saved.get("made")
-            return saved["result"] if raw else Comparison.from_dict(saved["result"])
+            return saved["result"] if raw else _comparison(saved["result"], path)
     result = compute()
     stamp = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": machine_info()["device"]}
     saved = write_json(path, {"profile": profile.as_dict(), "made": stamp,
@@ -168,7 +177,13 @@ def judge(results: dict[str, Comparison], profile: dict, made: dict) -> dict:
     profile = _as_saved(profile)
     claims = []
     for name, res in results.items():
-        claims += [c.judge(res.data, profile).as_dict() for c in claims_of(name)]
+        for c in claims_of(name):
+            try:
+                claims.append(c.judge(res.data, profile).as_dict())
+            except (KeyError, TypeError, AttributeError, IndexError) as exc:
+                raise ValueError(f"stage {name}'s data cannot be read by claim {c.id} ({type(exc).__name__}: {exc}):"
+                                 f" stages/{name}.json is damaged or from an incompatible version; recompute it "
+                                 f"with --redo {name}") from exc
     return clean({
         "profile": profile,
         "stages_made": {k: made.get(k) for k in sorted(made)},
@@ -220,9 +235,9 @@ def judge_report(report_dir, out_dir=None) -> dict:
             made[name] = saved.get("made")
             profile = profile or saved.get("profile")
             if name != "grid":
-                results[name] = Comparison.from_dict(saved["result"])
+                results[name] = _comparison(saved["result"], path)
         elif name in (old.get("comparisons") or {}):
-            results[name] = Comparison.from_dict(old["comparisons"][name])
+            results[name] = _comparison(old["comparisons"][name], src / "summary.json")
             made[name] = (old.get("stages_made") or {}).get(name)
     if not results:
         raise ValueError(f"{src} holds no stage data (stages/*.json or summary.json); run the report first")
