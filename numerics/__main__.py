@@ -70,6 +70,9 @@ def _load_wb(path, instance: int):
     w = load_weights(path)
     if "W" in w:
         W = w["W"]
+        if W.ndim >= 2 and W.shape[-2] < W.shape[-1]:
+            # Toy Models / ARENA layout: W is n_d x n_s (per instance) and the model is ReLU(W^T W x + b)
+            W = W.transpose(-1, -2) @ W
     elif "W_in" in w and "W_out" in w:
         W = w["W_out"] @ w["W_in"]
     else:

@@ -797,3 +797,70 @@ def plot_sae_sweep(results: dict, out_dir) -> list[Path]:
         name = "dead_neurons.png" if key == "dead" else f"{key}.png"
         paths.append(save_figure(fig, out / name))
     return paths
+
+
+# ================================================================================================ interop
+#: the file names of SAELens' on-disk format (a folder holding both)
+SAELENS_CFG, SAELENS_WEIGHTS = "cfg.json", "sae_weights.safetensors"
+
+
+def save_saelens(model: SparseAutoencoder, out_dir, instance: int = 0, *, hook_name: str = "toy",
+                 model_name: str = "persian-rug toy data"):
+    r"""Write instance ``instance`` of ``model`` in SAELens' on-disk format: ``cfg.json`` and
+    ``sae_weights.safetensors`` with W_enc (h, J), W_dec (J, h), b_enc (J,), b_dec (h,), the standard
+    architecture f = ReLU((x - b_dec) W_enc + b_enc), x_hat = f W_dec + b_dec.
+
+    This model is c = ReLU(W_e x + b_e), x_hat = D_hat c with unit-norm columns and no decoder bias, so
+    W_enc = W_e^T, W_dec = D_hat^T (rows of unit norm, as SAELens expects) and b_dec = 0: the two compute
+    the same codes and reconstructions. The L1 coefficient and the sizes go in the config (``l1_coefficient``
+    under ``metadata``). Returns the folder."""
+    if not isinstance(model, SparseAutoencoder):
+        raise ValueError(f"model must be a SparseAutoencoder, got {type(model).__name__}")
+    instance = check_int(instance, "instance", low=0, high=model.instances - 1)
+    out = Path(out_dir)
+    with torch.no_grad():
+        tensors = {"W_enc": model.W_e[instance].T.contiguous(),
+                   "W_dec": model.dictionary()[instance].T.contiguous(),
+                   "b_enc": model.b_e[instance].clone(),
+                   "b_dec": torch.zeros(model.h, dtype=model.W_e.dtype)}
+    cfg = {"architecture": "standard", "d_in": model.h, "d_sae": model.J,
+           "dtype": str(model.W_e.dtype).removeprefix("torch."), "device": "cpu",
+           "apply_b_dec_to_input": True, "normalize_activations": "none", "hook_name": hook_name,
+           "model_name": model_name, "metadata": {"l1_coefficient": float(model.alpha[instance]),
+                                                  "exported_by": "persian-rug numerics.sae.save_saelens"}}
+    save_weights(out / SAELENS_WEIGHTS, {k: v.detach().cpu() for k, v in tensors.items()})
+    write_json(out / SAELENS_CFG, cfg)
+    return out
+
+
+def load_saelens(sae_dir) -> SparseAutoencoder:
+    """Read a standard SAELens SAE folder (``cfg.json`` + ``sae_weights.safetensors``) into a one-instance
+    :class:`SparseAutoencoder`, so that numerics' metrics (MMCS, dead latents) apply to it. Refused (a
+    ValueError naming the folder) for other architectures and for a nonzero b_dec, which this model has no
+    place for; W_dec's rows become the dictionary's columns (normalised in the forward pass, as SAELens
+    keeps them)."""
+    d = Path(sae_dir)
+    for name in (SAELENS_CFG, SAELENS_WEIGHTS):
+        if not (d / name).is_file():
+            raise ValueError(f"sae_dir {str(d)!r} has no {name}: not a SAELens SAE folder")
+    cfg = read_json(d / SAELENS_CFG)
+    if not isinstance(cfg, dict) or cfg.get("architecture", "standard") != "standard":
+        raise ValueError(f"sae_dir {str(d)!r}: only the standard architecture can be read, got "
+                         f"{cfg.get('architecture') if isinstance(cfg, dict) else cfg!r}")
+    w = load_weights(d / SAELENS_WEIGHTS)
+    missing = {"W_enc", "W_dec", "b_enc"} - set(w)
+    if missing:
+        raise ValueError(f"sae_dir {str(d)!r}: the weights lack {', '.join(sorted(missing))}")
+    h, J = w["W_enc"].shape
+    if tuple(w["W_dec"].shape) != (J, h) or tuple(w["b_enc"].shape) != (J,):
+        raise ValueError(f"sae_dir {str(d)!r}: W_dec must be ({J}, {h}) and b_enc ({J},)")
+    if "b_dec" in w and bool((w["b_dec"] != 0).any()):
+        raise ValueError(f"sae_dir {str(d)!r}: b_dec is nonzero; this model has no decoder bias")
+    alpha = float((cfg.get("metadata") or {}).get("l1_coefficient", 0.0))
+    dtype = "float64" if w["W_enc"].dtype == torch.float64 else "float32"
+    model = SparseAutoencoder(h, J, [alpha], dtype=dtype)
+    with torch.no_grad():
+        model.W_e.copy_(w["W_enc"].T[None])
+        model.b_e.copy_(w["b_enc"][None])
+        model.D.copy_(w["W_dec"].T[None])
+    return model

@@ -90,6 +90,32 @@ class ToyModel(nn.Module):
         if not self.has_bias:
             self.register_buffer("b_fixed", b)
 
+    @classmethod
+    def from_toy_models(cls, W, b=None) -> "ToyModel":
+        """A tied ToyModel from weights in Toy Models' / ARENA's layout: ``W`` of shape (n_d, n_s) or
+        (instances, n_d, n_s), the model ReLU(W^T W x + b), ``b`` of shape (n_s,) or (instances, n_s)
+        (zeros when None). Torch tensors or numpy arrays; so that models trained elsewhere can be measured
+        (numerics.symmetry) and judged (verify) like the ones trained here."""
+        W = torch.as_tensor(W)
+        if W.ndim == 2:
+            W = W[None]
+        if W.ndim != 3 or not W.is_floating_point() or W.shape[1] > W.shape[2] or W.shape[1] < 1:
+            raise ValueError(f"W must be a float array of shape (n_d, n_s) or (instances, n_d, n_s) with "
+                             f"n_d <= n_s, got {tuple(W.shape)}")
+        if not bool(torch.isfinite(W).all()):
+            raise ValueError("W must be finite")
+        K, n_d, n_s = W.shape
+        b = torch.zeros(K, n_s, dtype=W.dtype) if b is None else torch.as_tensor(b, dtype=W.dtype)
+        if b.ndim == 1:
+            b = b[None]
+        if tuple(b.shape) != (K, n_s) or not bool(torch.isfinite(b).all()):
+            raise ValueError(f"b must be finite with shape ({n_s},) or ({K}, {n_s}), got {tuple(b.shape)}")
+        model = cls(n_s, n_d, instances=K, tied=True).to(W.dtype)
+        with torch.no_grad():
+            model.W_in.copy_(W)
+            model.b.copy_(b[:, None, :])
+        return model
+
     def out_weight(self) -> Tensor:
         """W_out, (K, n_s, n_d) (the transpose of W_in when tied)."""
         return self.W_in.transpose(1, 2) if self.tied else self.W_out

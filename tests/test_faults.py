@@ -313,3 +313,26 @@ def test_a_damaged_stage_file_is_named_with_how_to_recompute(tmp_path, content, 
     assert verify_main(["judge", str(tmp_path / "rep")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "rug_properties" in err[0] and "--redo rug_properties" in err[0], err
+
+
+# ---- models trained elsewhere ---------------------------------------------------------------------
+def test_a_toy_models_file_is_read_as_w_transpose_w(tmp_path, capsys):
+    """An ARENA / Toy-Models file (W of shape instances x n_d x n_s, the model ReLU(W^T W x + b)) was
+    misread by numerics stats as the n_s x n_s product itself."""
+    from numerics.io import save_weights
+
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(2, 5, 20, generator=g, dtype=torch.float64) / 5 ** 0.5
+    b = -0.1 * torch.ones(2, 20, dtype=torch.float64)
+    save_weights(tmp_path / "arena.safetensors", {"W": W, "b": b})
+    assert numerics_main(["stats", str(tmp_path / "arena.safetensors"), "--p", "0.05", "--instance", "1",
+                          "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["macroscopic"]["a"]
+    assert got == pytest.approx(float(torch.diagonal(W[1].T @ W[1]).mean()), rel=1e-12)
+    model = numerics.ToyModel.from_toy_models(W.numpy(), b.numpy())
+    assert torch.allclose(model.W()[1].double(), W[1].T @ W[1], atol=1e-12)
+    x = numerics.sample_features(8, 20, 0.1, dtype=torch.float64)
+    want = torch.relu(x @ (W[0].T @ W[0]).T + b[0])
+    assert torch.allclose(model.double()(x[None].expand(2, -1, -1))[0], want, atol=1e-12)
+    with pytest.raises(ValueError, match="^W must be"):
+        numerics.ToyModel.from_toy_models(torch.ones(20, 5))

@@ -611,3 +611,36 @@ def test_sweep_writes_results_and_resumes(tmp_path, monkeypatch):
 def test_bad_input_raises_value_error_naming_the_parameter(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+def test_saelens_export_computes_saelens_standard_forward_and_loads_back(tmp_path):
+    """The files hold SAELens' standard SAE: f = ReLU((x - b_dec) W_enc + b_enc), x_hat = f W_dec + b_dec,
+    computed here from the saved arrays alone (numpy) against this model's own forward pass."""
+    import json as _json
+
+    from safetensors.numpy import load_file
+
+    from numerics.sae import SparseAutoencoder, load_saelens, save_saelens
+
+    m = SparseAutoencoder(6, 12, [0.1, 0.3], seed=0, dtype="float64")
+    with torch.no_grad():
+        m.b_e.normal_()
+    out = save_saelens(m, tmp_path / "sae", instance=1)
+    cfg = _json.loads((out / "cfg.json").read_text())
+    assert cfg["d_in"] == 6 and cfg["d_sae"] == 12 and cfg["architecture"] == "standard"
+    w = load_file(str(out / "sae_weights.safetensors"))
+    assert w["W_enc"].shape == (6, 12) and w["W_dec"].shape == (12, 6)
+    np.testing.assert_allclose(np.linalg.norm(w["W_dec"], axis=1), 1.0, rtol=1e-12)
+    x = torch.randn(7, 6, dtype=torch.float64)
+    f = np.maximum((x.numpy() - w["b_dec"]) @ w["W_enc"] + w["b_enc"], 0)
+    x_hat, c = m(x)
+    np.testing.assert_allclose(f, c[1].detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(f @ w["W_dec"] + w["b_dec"], x_hat[1].detach().numpy(), rtol=1e-12, atol=1e-12)
+    back = load_saelens(out)
+    assert float(back.alpha[0]) == pytest.approx(0.3)
+    assert torch.allclose(back(x)[0][0], x_hat[1], atol=1e-12)
+    (out / "cfg.json").write_text(_json.dumps(cfg | {"architecture": "gated"}))
+    with pytest.raises(ValueError, match="standard architecture"):
+        load_saelens(out)
+    with pytest.raises(ValueError, match="not a SAELens SAE folder"):
+        load_saelens(tmp_path / "nowhere")

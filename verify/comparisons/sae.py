@@ -230,15 +230,26 @@ def _larger_peak(data, profile):
        "nothing larger, cannot be picked); mean over seeds",
        reference="0", criterion=Criterion("at_least", TIE, reason=_TIE_REASON))
 def _larger_selects(data, profile):
-    regrets, picked, best = [], [], []
-    for s in _seeds(data):
+    def pick(s):
         g = s["grids"]
         if "mmcs_larger" not in g:
-            continue
-        larger, mmcs = _array(g["mmcs_larger"]), _array(g["mmcs"])
+            return None
+        larger = _array(g["mmcs_larger"])
         if not np.isfinite(larger).any():
+            return None
+        return np.unravel_index(int(np.nanargmax(larger)), larger.shape)
+    return _grid_rule_regret(data, pick)
+
+
+def _grid_rule_regret(data, pick):
+    """A selection rule over the whole grid: per seed, the MMCS with the ground truth lost by the cell
+    ``pick(seed)`` chooses (None: the seed has nothing to choose from) against the grid's best cell."""
+    regrets, picked, best = [], [], []
+    for s in _seeds(data):
+        cell = pick(s)
+        if cell is None:
             continue
-        cell = np.unravel_index(int(np.nanargmax(larger)), larger.shape)
+        mmcs = _array(s["grids"]["mmcs"])
         regrets.append(_regret(mmcs, cell))
         picked.append(_cell(data, *cell))
         best.append(_cell(data, *np.unravel_index(int(np.nanargmax(mmcs)), mmcs.shape)))
@@ -318,16 +329,4 @@ def _sticky_alpha(data, profile):
        "mean over seeds",
        reference="0", criterion=Criterion("at_least", TIE, reason=_TIE_REASON))
 def _sticky_cell(data, profile):
-    regrets, picked, best = [], [], []
-    for s in _seeds(data):
-        cell = _stickiest(data, s, range(len(data["ratios"])))
-        if cell is None:
-            continue
-        mmcs = _array(s["grids"]["mmcs"])
-        regrets.append(_regret(mmcs, cell))
-        picked.append(_cell(data, *cell))
-        best.append(_cell(data, *np.unravel_index(int(np.nanargmax(mmcs)), mmcs.shape)))
-    if not regrets:
-        return []
-    return [Point(over_seeds(regrets, "mean over seeds of the MMCS lost by the rule, t"), 0.0,
-                  {"picked (alpha, ratio) per seed": picked, "best (alpha, ratio) per seed": best})]
+    return _grid_rule_regret(data, lambda s: _stickiest(data, s, range(len(data["ratios"]))))
