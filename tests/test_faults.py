@@ -42,11 +42,13 @@ def test_theory_takes_every_kind_of_real(good):
 def test_small_r_loss_is_finite_deep_in_the_tail():
     """Below gamma ~ -37 both ReLU moments underflow; the loss is then Var-free p/3 to double precision."""
     p = 0.05
-    deep = theory.small_r_loss(p, np.array([-36.0, -38.0, -40.0, -1e3, -1e300]))
+    deep = theory.small_r_loss(p, np.array([-36.0, -38.0, -40.0, -1e3, -1e40]))
     assert np.all(np.isfinite(deep))
     np.testing.assert_allclose(deep, p / 3, rtol=1e-15)
     # continuous across the underflow: the ratio there is below phi(36) / 36 ~ 1e-284
     assert abs(theory.small_r_loss(p, -36.0) - p / 3) < 1e-280
+    with pytest.raises(ValueError, match="^gamma must be at most 1e\\+50"):  # beyond, powers of it overflow
+        theory.small_r_loss(p, -1e300)
 
 
 def test_theory_json_has_no_nan(capsys):

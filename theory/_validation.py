@@ -11,7 +11,17 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_float_array", "check_p", "check_r", "check_sigma", "check_real", "scalar_or_array"]
+#: the least p and r the theory takes: p below 1e-300 makes Var x subnormal (its products underflow to 0);
+#: r below 1e-15 (n_s beyond 1e15 features) makes the Welch sigma so large that sigma^4 terms overflow
+P_MIN = 1e-300
+R_MIN = 1e-15
+#: the largest |a|, |b|, sigma or other real parameter: the losses hold squares and cubes of them, which
+#: overflow float64 far earlier for high powers (1e77 overflowed in group_loss); a trained model's parameters are O(1)
+MAX_ABS = 1e50
+#: the least nonzero sigma: below it sigma^2 is subnormal and 1 / sigma^2 overflows
+SIGMA_MIN = 1e-150
+
+__all__ = ["MAX_ABS", "P_MIN", "R_MIN", "SIGMA_MIN", "as_float_array", "check_scalar", "check_p", "check_r", "check_sigma", "check_real", "scalar_or_array"]
 
 
 def _is_real(v) -> bool:
@@ -58,6 +68,9 @@ def check_p(p, name: str = "p") -> np.ndarray:
     bad = ~((arr > 0) & (arr <= 1))  # NaN fails both comparisons
     if bad.any():
         _fail(name, "in (0, 1]", arr, bad)
+    tiny = arr < P_MIN
+    if tiny.any():
+        _fail(name, f"at least {P_MIN:g} (below, the feature variance is subnormal and float64 loses it)", arr, tiny)
     return arr
 
 
@@ -67,6 +80,10 @@ def check_r(r, name: str = "r") -> np.ndarray:
     bad = ~((arr > 0) & (arr <= 1))
     if bad.any():
         _fail(name, "in (0, 1]", arr, bad)
+    tiny = arr < R_MIN
+    if tiny.any():
+        _fail(name, f"at least {R_MIN:g} (n_d / n_s with n_s up to 1e15; below, sigma^2 ~ p / (3 r) and its "
+              "square overflow float64)", arr, tiny)
     return arr
 
 
@@ -76,6 +93,12 @@ def check_sigma(sigma, name: str = "sigma") -> np.ndarray:
     bad = ~((arr >= 0) & np.isfinite(arr))
     if bad.any():
         _fail(name, "finite and >= 0", arr, bad)
+    big = arr > MAX_ABS
+    if big.any():
+        _fail(name, f"at most {MAX_ABS:g} (the loss holds its square and cube)", arr, big)
+    tiny = (arr > 0) & (arr < SIGMA_MIN)
+    if tiny.any():
+        _fail(name, f"0 or at least {SIGMA_MIN:g} (below, 1 / sigma overflows and sigma^2 underflows)", arr, tiny)
     return arr
 
 
@@ -85,7 +108,22 @@ def check_real(value, name: str) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         _fail(name, "a finite real number", arr, bad)
+    big = np.abs(arr) > MAX_ABS
+    if big.any():
+        _fail(name, f"at most {MAX_ABS:g} in magnitude (the losses hold its square and cube)", arr, big)
     return arr
+
+
+def check_scalar(value, name: str, *, tiny_ok: bool = True) -> float:
+    """One finite real number (a 0-d array or a Python/numpy scalar) within +-MAX_ABS; with
+    ``tiny_ok=False`` also 0 or at least SIGMA_MIN in magnitude (a weight that divides)."""
+    arr = check_real(value, name)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a single real number, got an array of shape {arr.shape}")
+    v = float(arr)
+    if not tiny_ok and v != 0 and abs(v) < SIGMA_MIN:
+        raise ValueError(f"{name} must be 0 or at least {SIGMA_MIN:g} in magnitude, got {v!r}")
+    return v
 
 
 def scalar_or_array(arr: np.ndarray):

@@ -69,7 +69,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_real
+from ._validation import check_real, check_scalar
 from .interference import (
     InterferenceLaw,
     _check_model,
@@ -607,7 +607,7 @@ def exact_mmse(row, p, diag=1.0, *, tol=1e-6, method="auto") -> RowMMSE:
     """
     w = _check_row(row)
     p_v = _check_scalar_p(p)
-    d = float(check_real(diag, "diag"))
+    d = check_scalar(diag, "diag")
     tol_v = _check_tol(tol)
     if method not in ("auto", "fourier", "enumerate"):
         raise ValueError(f"method must be 'auto', 'fourier' or 'enumerate', got {method!r}")

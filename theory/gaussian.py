@@ -38,6 +38,8 @@ import math
 import numpy as np
 from scipy import special
 
+from ._validation import check_real
+
 __all__ = ["relu_moment", "relu_tails", "normal_pdf", "segment_integrals"]
 
 KMAX = 4
@@ -143,11 +145,9 @@ def relu_moment(k: int, z):
     psi_0 is the normal cdf, psi_1(z) = z Phi(z) + phi(z), psi_2(z) = (z^2+1) Phi(z) + z phi(z), ...
     Evaluated without cancellation for all real z (see the module docstring).
     """
-    if k not in range(KMAX + 1):
+    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k not in range(KMAX + 1):
         raise ValueError(f"k must be an integer in 0..{KMAX}, got {k!r}")
-    z = np.asarray(z, dtype=np.float64)
-    if np.isnan(z).any():
-        raise ValueError("z must not be NaN")
+    z = check_real(z, "z")
     tail = relu_tails(np.abs(z), kmax=k)[k]
     pos = z > 0
     result = np.where(pos, _moment_polynomial(k, np.where(pos, z, 0.0)) - (-1) ** k * tail, tail)

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_p, check_real
+from ._validation import MAX_ABS, as_float_array, check_p, check_real, check_scalar
 
 __all__ = [
     "ExactLoss",
@@ -488,8 +488,8 @@ class InterferenceLaw:
         assumed). ``method``: "auto" (exact without interference, enumeration for at most 8 terms,
         else Fourier), "fourier", or "enumerate" (3^n_terms terms: at most 12 terms).
         """
-        w = float(check_real(diag, "diag"))
-        b = float(check_real(bias, "bias"))
+        w = check_scalar(diag, "diag")
+        b = check_scalar(bias, "bias")
         tol_v = _check_tol(tol)
         if method not in ("auto", "fourier", "enumerate"):
             raise ValueError(f"method must be 'auto', 'fourier' or 'enumerate', got {method!r}")
@@ -543,7 +543,7 @@ def interference_law(row, p, *, counts=None) -> InterferenceLaw:
     Returns an :class:`InterferenceLaw` with the atom, the support, closed-form cumulants, the
     characteristic function and the density.
     """
-    w = check_real(row, "row")
+    w = _check_size(check_real(row, "row"), "row")
     if w.ndim != 1:
         raise ValueError(f"row must be a 1-D array, got shape {w.shape}")
     p_v = float(_check_scalar_p(p))
@@ -561,6 +561,14 @@ def interference_law(row, p, *, counts=None) -> InterferenceLaw:
 
 
 # ----------------------------------------------------------------------------- validation helpers
+
+def _check_size(arr, name: str):
+    """``arr`` (already finite) with every |entry| <= MAX_ABS, else a ValueError naming ``name``."""
+    a = np.asarray(arr, dtype=np.float64)
+    if a.size and float(np.max(np.abs(a))) > MAX_ABS:
+        raise ValueError(f"{name} must be at most {MAX_ABS:g} in magnitude (the exact loss uses its cube), "
+                         f"got {float(a.flat[np.argmax(np.abs(a))])!r}")
+    return arr
 
 
 def _check_scalar_p(p) -> float:
@@ -981,8 +989,9 @@ def _check_model(W, b):
     if not np.all(np.isfinite(w_arr)):
         bad = w_arr[~np.isfinite(w_arr)].flat[0]
         raise ValueError(f"W must be finite, got {bad!r}")
+    _check_size(w_arr, "W")
     n = w_arr.shape[0]
-    b_arr = check_real(b, "b")
+    b_arr = _check_size(check_real(b, "b"), "b")
     if b_arr.ndim == 0:
         b_arr = np.full(n, float(b_arr))
     elif b_arr.shape != (n,):
@@ -1130,8 +1139,8 @@ def rug_exact_loss(a, b, p, n_s, S, *, tol=1e-6) -> RugLoss:
     built from the distinct values of g and their counts (phi = prod_v phi_v^count_v), so n_s = 2^20
     costs about a second. ``b`` is the raw bias (the same for every feature), a and b finite reals.
     """
-    a_v = float(check_real(a, "a"))
-    b_v = float(check_real(b, "b"))
+    a_v = check_scalar(a, "a")
+    b_v = check_scalar(b, "b")
     p_v = _check_scalar_p(p)
     tol_v = _check_tol(tol)
     n_s, s_int = _check_rug(n_s, S)

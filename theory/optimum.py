@@ -72,8 +72,9 @@ def _minimise_profile(sigma, p):
     n = sigma.size
     # Far above the noise the optimum threshold tends to E x (Var x + sigma^2) / Var x, where the
     # affine model's intercept is right: the geometric part of the grid reaches 10x past it.
-    ex, var = p / 2.0, p * (4.0 - 3.0 * p) / 12.0
-    gamma_top = np.maximum(1e4, 10.0 * ex * (var + sigma * sigma) / (var * sigma))
+    # ex (var + sigma^2) / (var sigma) written as (ex / var) (var / sigma + sigma): var sigma underflows to 0
+    # for p near 1e-300 with a small sigma, while ex / var = 6 / (4 - 3p) does not
+    gamma_top = np.maximum(1e4, 10.0 * (6.0 / (4.0 - 3.0 * p)) * (p * (4.0 - 3.0 * p) / 12.0 / sigma + sigma))
     steps = np.linspace(0.0, 1.0, _GEOMETRIC_POINTS)[None, :]
     grid = np.concatenate(
         [np.broadcast_to(_GAMMA_LINEAR, (n, _GAMMA_LINEAR.size)), _GAMMA_KNEE * (gamma_top[:, None] / _GAMMA_KNEE) ** steps],

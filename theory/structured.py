@@ -46,8 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_p, check_r, check_real, scalar_or_array
-from .interference import interference_law
+from ._validation import check_p, check_r, check_real, check_scalar, scalar_or_array
+from .interference import _check_size, interference_law
 
 __all__ = [
     "STRUCTURED_KINDS",
@@ -156,8 +156,8 @@ def group_loss(p, m, a, b, *, shape="simplex") -> float:
     shape = _check_shape(shape)
     p_v = _check_scalar_p(p)
     m_v = _check_m(m, shape)
-    a_v = float(check_real(a, "a"))
-    b_v = float(check_real(b, "b"))
+    a_v = check_scalar(a, "a", tiny_ok=False)
+    b_v = check_scalar(b, "b")
     return _row_loss(p_v, shape, m_v, a_v, b_v)
 
 
