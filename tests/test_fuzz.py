@@ -106,7 +106,8 @@ def _run(main, argv) -> int:
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                        HealthCheck.function_scoped_fixture])
 @given(sub=st.integers(0, 20), tokens=st.lists(TOKENS, max_size=6))
-def test_cli_bad_arguments_are_one_line_and_exit_2(package, sub, tokens, tmp_path):
+def test_cli_bad_arguments_are_one_line_and_exit_2(package, sub, tokens, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # commands with a default --out (rug.png, report/, ...) write here
     main, subs = SUBCOMMANDS[package]
     argv = [subs[sub % len(subs)]] + [t.replace("/", str(tmp_path / "o")) if t == "/" else t for t in tokens]
     # commands that would train or compute for long are cut short by flags appended last (argparse keeps
