@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import check_p, check_r, check_real, check_scalar, scalar_or_array
-from .interference import _check_size, interference_law
+from .interference import interference_law
 
 __all__ = [
     "STRUCTURED_KINDS",
