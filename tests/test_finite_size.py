@@ -101,6 +101,13 @@ def test_bad_options_name_the_option(kw, name):
         theory.rug_finite_size(0.1, 0.25, 64, **kw)
 
 
+@pytest.mark.parametrize("args, name", [((48, 4, 0), "n_s"), ((64, 0, 0), "n_d"), ((64, 65, 0), "n_d"),
+                                        ((64, 4, -1), "seed"), ((64, 4, "x"), "seed"), ((True, 1, 0), "n_s")])
+def test_rug_columns_names_a_bad_argument(args, name):
+    with pytest.raises(ValueError, match=rf"^{name} "):
+        theory.rug_columns(*args)
+
+
 def test_rug_optimum_stops_at_its_accuracy(monkeypatch):
     """Nelder-Mead on a loss known to tol must stop at differences of a few tol: before the fix it ran
     to maxiter (7852 evaluations) at p n_s = 3, n_s = 1024."""

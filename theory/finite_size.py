@@ -31,7 +31,16 @@ __all__ = ["FiniteSizeExcess", "rug_columns", "rug_finite_size"]
 
 
 def rug_columns(n_s: int, n_d: int, seed: int) -> np.ndarray:
-    """The column set S of draw ``seed``: n_d of range(n_s) without replacement, sorted."""
+    """The column set S of draw ``seed``: n_d of range(n_s) without replacement, sorted.
+
+    n_s a power of two >= 1, 1 <= n_d <= n_s, seed an integer >= 0 (ValueError naming the parameter)."""
+    n_s = _check_int(n_s, "n_s", 1)
+    if n_s & (n_s - 1):
+        raise ValueError(f"n_s must be a power of two >= 1, got {n_s!r}")
+    n_d = _check_int(n_d, "n_d", 1)
+    if n_d > n_s:
+        raise ValueError(f"n_d must be an integer in [1, n_s = {n_s}], got {n_d!r}")
+    seed = _check_int(seed, "seed", 0)
     return np.sort(np.random.default_rng(seed).choice(n_s, size=n_d, replace=False)).astype(np.int64)
 
 
