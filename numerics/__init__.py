@@ -9,6 +9,7 @@ from .rug import RugOperator, choose_columns, rug_matrix
 from .rug_model import PairLoss, PersianRugModel, RugFit, RugFits, fit_rug, heldout_loss
 from .config import TrainConfig
 from .toy import ToyModel, feature_dimensionality
+from .external import ToyWeights, read_toy_weights
 from .sae import (
     DeadNeuronTracker,
     SAEDataConfig,
@@ -88,6 +89,8 @@ __all__ = [
     "symmetry_stats",
     "Run",
     "ToyModel",
+    "ToyWeights",
+    "read_toy_weights",
     "TrainConfig",
     "load_run",
     "resolve_device",

@@ -63,28 +63,12 @@ def _cmd_fit_rug(args):
 
 
 def _load_wb(path, instance: int):
-    import torch
+    from .external import read_toy_weights
 
-    from .io import load_weights
-
-    w = load_weights(path)
-    if "W" in w:
-        W = w["W"]
-        if W.ndim >= 2 and W.shape[-2] < W.shape[-1]:
-            # Toy Models / ARENA layout: W is n_d x n_s (per instance) and the model is ReLU(W^T W x + b)
-            W = W.transpose(-1, -2) @ W
-    elif "W_in" in w and "W_out" in w:
-        W = w["W_out"] @ w["W_in"]
-    else:
-        raise ValueError(f"weights file {str(path)!r} holds neither W nor W_in and W_out")
-    b = w.get("b", torch.zeros(W.shape[-1]))
-    if W.ndim == 3:
-        if not 0 <= instance < W.shape[0]:
-            raise ValueError(f"--instance must be in [0, {W.shape[0] - 1}], got {instance}")
-        W, b = W[instance], b[instance]
-    p = w.get("p")
-    p = float(p[instance] if p is not None and p.ndim else p) if p is not None else None
-    return W.double(), b.double().reshape(-1), p
+    tw = read_toy_weights(path)
+    if not 0 <= instance < tw.instances:
+        raise ValueError(f"--instance must be in [0, {tw.instances - 1}], got {instance}")
+    return tw.W[instance], tw.b[instance], tw.p[instance] if tw.p is not None else None
 
 
 def _cmd_stats(args):

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
@@ -153,6 +154,8 @@ def _doc_cases():
 @pytest.fixture
 def workdir(tmp_path):
     (tmp_path / "docs").symlink_to(ROOT / "docs")  # commands that read docs/... find it
+    g = torch.Generator().manual_seed(0)  # a model file of another tool, in ARENA's layout (W: n_d x n_s)
+    torch.save({"W": torch.randn(2, 4, 16, generator=g) / 2, "b_final": torch.zeros(2, 16)}, tmp_path / "arena_model.pt")
     (tmp_path / "run.toml").write_text('n_s = 16\nn_d = 4\np = 0.1\nbatch = 32\nmax_steps = 100\ndevice = "cpu"\n')
     return tmp_path
 

@@ -1,6 +1,7 @@
 """Command line of :mod:`verify`: ``python -m verify report --profile quick|paper --out report/`` (measure and
 judge) and ``python -m verify judge report/`` (re-judge stored measurements, computing nothing);
-``python -m verify coverage [--write]`` prints the table of every checkable claim of both texts (verify/coverage.py)
+``python -m verify models FILE... --p P --out DIR`` judges toy models trained elsewhere
+(verify/external.py); ``python -m verify coverage [--write]`` prints the table of every checkable claim of both texts (verify/coverage.py)
 and with --write rewrites its block in docs/verify.md; it exits 1 when the coverage check finds problems
 (listed on stderr, one a line).
 
@@ -50,9 +51,33 @@ def _main(argv=None) -> int:
     c.add_argument("--write", action="store_true", help="rewrite the table's block in docs/verify.md")
     c.add_argument("--docs", type=Path, default=None,
                    help="with --write: the page whose coverage block is rewritten (default docs/verify.md)")
+    m = sub.add_parser("models", help="judge toy models trained elsewhere (ARENA, Toy Models, any W and b) with "
+                       "the report's per-model claims")
+    m.add_argument("weights", nargs="+", type=Path,
+                   help="weight files (.safetensors, .npz, .pt/.pth) or run directories; see numerics/external.py")
+    m.add_argument("--p", type=float, default=None,
+                   help="the feature probability the models were trained at (default: from the files)")
+    m.add_argument("--r", type=float, default=None,
+                   help="n_d / n_s (default: from the weights' shape; needed for a bare n_s x n_s product)")
+    m.add_argument("--out", type=Path, default=Path("models-report"))
+    m.add_argument("--seed", type=int, default=0, help="seed of the rug fitted at each n_s (default 0)")
+    m.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.command == "coverage":
         return _coverage(args)
+    if args.command == "models":
+        from .external import judge_models
+
+        try:
+            if not 0 <= args.seed <= 10**6:
+                raise ValueError(f"--seed must be in [0, 1000000], got {args.seed}")
+            summary = judge_models(args.weights, args.out, p=args.p, r=args.r, seed=args.seed,
+                                   progress=not args.quiet)
+        except ValueError as exc:
+            sys.stderr.write(f"python -m verify models: error: {exc}\n")
+            return 2
+        print(_counts_line(summary, args.out / "README.md"))
+        return 0
     from .report import judge_report, run_report
 
     if args.command == "stability":

@@ -18,7 +18,7 @@ from numerics.experiments import sweep
 
 from .profiles import Profile, stage_seed
 
-__all__ = ["train_kwargs", "train_sweep", "measure_instance", "per_row_theory_loss", "EXACT_TOL", "MMSE_ROWS"]
+__all__ = ["train_kwargs", "train_sweep", "measure_instance", "measure_weights", "per_row_theory_loss", "EXACT_TOL", "MMSE_ROWS"]
 
 
 def train_kwargs(profile: Profile, n_s: int) -> dict:
@@ -86,10 +86,23 @@ def _mmse_rows(W: np.ndarray, row_loss: np.ndarray, p: float, seed: int, count: 
 def measure_instance(run, k: int, *, ks_samples: int = 2000, mmse_rows: int = MMSE_ROWS) -> dict:
     """Loss, macroscopic parameters and symmetry statistics of instance k of a finished run."""
     cfg = run.config
-    p = cfg.p_list[k]
     with torch.no_grad():
         W = run.model.W()[k].double()
         b = run.model.bias()[k, 0].double()
+    inst = run.metrics["instance"][k]
+    rec = measure_weights(W, b, cfg.p_list[k], cfg.r, cfg.n_d, seed=cfg.seeds[k], row_seed=k,
+                          ks_samples=ks_samples, mmse_rows=mmse_rows)
+    return rec | {"steps": inst["steps"], "stopped_by": inst["stopped_by"], "loss": inst["loss"],
+                  "loss_se": inst["loss_se"]}
+
+
+def measure_weights(W, b, p: float, r: float, n_d: int | None, *, seed: int = 0, row_seed: int = 0,
+                    ks_samples: int = 2000, mmse_rows: int = MMSE_ROWS) -> dict:
+    """What the theory talks about, read off one model x' = ReLU(W x + b) (W n_s x n_s, b n_s, float64
+    tensors) at feature probability p and ratio r: its exact loss and its split against L*, exact-MMSE rows
+    (``mmse_rows`` of them, drawn with ``row_seed``), macroscopic parameters, symmetry and row statistics.
+    ``seed`` labels the record. No held-out loss: :func:`measure_instance` adds the training run's."""
+    n_s = int(W.shape[-1])
     mp = macroscopic_params(W, b, p)
     ss = symmetry_stats(W, b, p, ks_samples=ks_samples)
     rows = row_statistics(W, b, p)
@@ -97,19 +110,16 @@ def measure_instance(run, k: int, *, ks_samples: int = 2000, mmse_rows: int = MM
     live = ~unlearned_features(diag)
     dead = int(diag.size - live.sum())
     sigma_rows = rows.sigma.numpy()
-    inst = run.metrics["instance"][k]
     off = W - torch.diag(torch.diagonal(W))
-    n_s = cfg.n_s
     off_mean_rows = (off.sum(1) / (n_s - 1)).numpy()
     # the model's loss without sampling, split against L* (theory.loss_decomposition computes it)
-    dec = theory.loss_decomposition(W.numpy(), b.numpy(), p, cfg.r, learned=live, tol=EXACT_TOL)
-    mmse = _mmse_rows(W.numpy(), dec.per_feature_exact, p, k, mmse_rows)
+    dec = theory.loss_decomposition(W.numpy(), b.numpy(), p, r, learned=live, tol=EXACT_TOL)
+    mmse = _mmse_rows(W.numpy(), dec.per_feature_exact, p, row_seed, mmse_rows)
     return {
         "exact_loss": dec.exact, "exact_loss_bound": dec.exact_error_bound, "exact_mmse_rows": mmse,
         "decomposition": {k: getattr(dec, k) for k in ("L_star", "parameters", "heterogeneity", "non_gaussian",
                                                        "gaussian", "row_gaussian")},
-        "n_s": n_s, "n_d": cfg.n_d, "r": cfg.r, "p": p, "seed": cfg.seeds[k], "steps": inst["steps"], "stopped_by": inst["stopped_by"],
-        "loss": inst["loss"], "loss_se": inst["loss_se"],
+        "n_s": n_s, "n_d": n_d, "r": r, "p": p, "seed": seed,
         "macroscopic": mp.as_dict(), "symmetry": ss.as_dict(),
         "dead_features": dead,
         "sigma_live_rms": float(np.sqrt(np.mean(sigma_rows[live] ** 2))) if live.any() else math.nan,
