@@ -802,6 +802,8 @@ def plot_sae_sweep(results: dict, out_dir) -> list[Path]:
 # ================================================================================================ interop
 #: the file names of SAELens' on-disk format (a folder holding both)
 SAELENS_CFG, SAELENS_WEIGHTS = "cfg.json", "sae_weights.safetensors"
+#: the SAELens config format written (its version 6 layout)
+SAELENS_FORMAT = "6.0.0"
 
 
 def save_saelens(model: SparseAutoencoder, out_dir, instance: int = 0, *, hook_name: str = "toy",
@@ -823,11 +825,16 @@ def save_saelens(model: SparseAutoencoder, out_dir, instance: int = 0, *, hook_n
                    "W_dec": model.dictionary()[instance].T.contiguous(),
                    "b_enc": model.b_e[instance].clone(),
                    "b_dec": torch.zeros(model.h, dtype=model.W_e.dtype)}
+    # SAELens 6's layout: the sizes at the top, everything else under "metadata"; "sae_lens_version" there
+    # marks the file as that format (without it SAELens reads the file as a pre-6.0 config and drops the
+    # metadata). Loaded by SAELens 6.54.12's SAE.load_from_disk with the same codes and reconstructions
+    # (checked by hand, docs/sae.md; tests/test_sae.py repeats it where sae_lens is installed).
     cfg = {"architecture": "standard", "d_in": model.h, "d_sae": model.J,
            "dtype": str(model.W_e.dtype).removeprefix("torch."), "device": "cpu",
-           "apply_b_dec_to_input": True, "normalize_activations": "none", "hook_name": hook_name,
-           "model_name": model_name, "metadata": {"l1_coefficient": float(model.alpha[instance]),
-                                                  "exported_by": "persian-rug numerics.sae.save_saelens"}}
+           "apply_b_dec_to_input": True, "normalize_activations": "none", "reshape_activations": "none",
+           "metadata": {"sae_lens_version": SAELENS_FORMAT, "hook_name": hook_name, "model_name": model_name,
+                        "l1_coefficient": float(model.alpha[instance]),
+                        "exported_by": "persian-rug numerics.sae.save_saelens"}}
     save_weights(out / SAELENS_WEIGHTS, {k: v.detach().cpu() for k, v in tensors.items()})
     write_json(out / SAELENS_CFG, cfg)
     return out
@@ -837,8 +844,13 @@ def load_saelens(sae_dir) -> SparseAutoencoder:
     """Read a standard SAELens SAE folder (``cfg.json`` + ``sae_weights.safetensors``) into a one-instance
     :class:`SparseAutoencoder`, so that numerics' metrics (MMCS, dead latents) apply to it. Refused (a
     ValueError naming the folder) for other architectures and for a nonzero b_dec, which this model has no
-    place for; W_dec's rows become the dictionary's columns (normalised in the forward pass, as SAELens
-    keeps them)."""
+    place for.
+
+    SAELens decodes with W_dec as it is, x_hat = f W_dec; this model decodes with unit-norm columns. ReLU is
+    positively homogeneous, so the row norms n_j = |W_dec[j]| move into the encoder: W_e[j] = n_j W_enc[:, j],
+    b_e[j] = n_j b_enc[j], D[:, j] = W_dec[j] / n_j. The reconstructions are SAELens' exactly, and the codes
+    are SAELens' codes times n_j (codes for a unit-norm dictionary; the same when the rows are unit norm, as
+    SAELens trains them). A zero row gives a latent that never fires."""
     d = Path(sae_dir)
     for name in (SAELENS_CFG, SAELENS_WEIGHTS):
         if not (d / name).is_file():
@@ -856,11 +868,19 @@ def load_saelens(sae_dir) -> SparseAutoencoder:
         raise ValueError(f"sae_dir {str(d)!r}: W_dec must be ({J}, {h}) and b_enc ({J},)")
     if "b_dec" in w and bool((w["b_dec"] != 0).any()):
         raise ValueError(f"sae_dir {str(d)!r}: b_dec is nonzero; this model has no decoder bias")
-    alpha = float((cfg.get("metadata") or {}).get("l1_coefficient", 0.0))
+    meta = cfg.get("metadata") if isinstance(cfg.get("metadata"), dict) else {}
+    alpha = meta.get("l1_coefficient", cfg.get("l1_coefficient", 0.0))  # 6.x: in metadata; older: at the top
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"sae_dir {str(d)!r}: l1_coefficient must be a finite number >= 0, got {alpha!r}")
+    alpha = float(alpha)
     dtype = "float64" if w["W_enc"].dtype == torch.float64 else "float32"
     model = SparseAutoencoder(h, J, [alpha], dtype=dtype)
+    norms = torch.linalg.vector_norm(w["W_dec"].double(), dim=1)
+    scale = norms.to(w["W_enc"].dtype)
     with torch.no_grad():
-        model.W_e.copy_(w["W_enc"].T[None])
-        model.b_e.copy_(w["b_enc"][None])
-        model.D.copy_(w["W_dec"].T[None])
+        model.W_e.copy_((w["W_enc"] * scale).T[None])
+        model.b_e.copy_((w["b_enc"] * scale)[None])
+        dead = norms == 0
+        model.b_e[0, dead] = -1.0  # no direction to decode: the latent never fires
+        model.D.copy_(torch.where(dead[None, :], 1.0, w["W_dec"].T / torch.where(dead, 1.0, scale))[None])
     return model

@@ -644,3 +644,64 @@ def test_saelens_export_computes_saelens_standard_forward_and_loads_back(tmp_pat
         load_saelens(out)
     with pytest.raises(ValueError, match="not a SAELens SAE folder"):
         load_saelens(tmp_path / "nowhere")
+    (out / "cfg.json").write_text(_json.dumps(cfg | {"metadata": {"l1_coefficient": "x"}}))
+    with pytest.raises(ValueError, match="l1_coefficient must be"):
+        load_saelens(out)
+
+
+def test_saelens_decoder_rows_of_any_norm_load_with_the_same_reconstructions(tmp_path):
+    """SAELens decodes with W_dec as it is; rows of other norms (and a zero row) are folded into the encoder,
+    so the reconstructions are SAELens' (numpy, from the arrays) exactly and the codes scale by the norms."""
+    import json as _json
+
+    from safetensors.torch import save_file
+
+    from numerics.sae import load_saelens
+
+    g = torch.Generator().manual_seed(1)
+    h, J = 5, 9
+    w = {"W_enc": torch.randn(h, J, generator=g, dtype=torch.float64),
+         "W_dec": torch.randn(J, h, generator=g, dtype=torch.float64) * 3,
+         "b_enc": torch.randn(J, generator=g, dtype=torch.float64), "b_dec": torch.zeros(h, dtype=torch.float64)}
+    w["W_dec"][4] = 0.0
+    (tmp_path / "cfg.json").write_text(_json.dumps({"architecture": "standard", "d_in": h, "d_sae": J,
+                                                    "metadata": {"sae_lens_version": "6.0.0", "l1_coefficient": 2}}))
+    save_file(w, str(tmp_path / "sae_weights.safetensors"))
+    x = torch.randn(6, h, generator=g, dtype=torch.float64)
+    f = torch.relu(x @ w["W_enc"] + w["b_enc"])
+    m = load_saelens(tmp_path)
+    x_hat, c = m(x[None])
+    assert torch.allclose(x_hat[0], f @ w["W_dec"], atol=1e-12)
+    norms = torch.linalg.vector_norm(w["W_dec"], dim=1)
+    assert torch.allclose(c[0], f * norms, atol=1e-12) and bool((c[0][:, 4] == 0).all())
+    assert float(m.alpha[0]) == 2.0
+
+
+def test_saelens_itself_loads_the_export(tmp_path):
+    """With the sae_lens package installed (not a dependency): SAE.load_from_disk reads the export and
+    computes this model's codes and reconstructions, and keeps the L1 coefficient in its metadata."""
+    sae_lens = pytest.importorskip("sae_lens", reason="sae_lens is not installed (an optional check)")
+    from numerics.sae import SparseAutoencoder, save_saelens
+
+    m = SparseAutoencoder(8, 16, [0.1, 0.3], seed=0)
+    with torch.no_grad():
+        m.b_e.normal_()
+    save_saelens(m, tmp_path / "sae", instance=1)
+    sae = sae_lens.SAE.load_from_disk(str(tmp_path / "sae"), device="cpu")
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        x_hat, c = m(x[None].expand(2, -1, -1))
+        assert torch.allclose(sae.encode(x), c[1], atol=1e-5)
+        assert torch.allclose(sae.decode(sae.encode(x)), x_hat[1], atol=1e-5)
+    assert sae.cfg.metadata.l1_coefficient == pytest.approx(0.3)
+    # and the other way: SAELens' own file, with decoder rows of any norm
+    from numerics.sae import load_saelens
+
+    own = sae_lens.StandardSAE(sae_lens.StandardSAEConfig(d_in=8, d_sae=16))
+    with torch.no_grad():
+        for t in (own.W_enc, own.b_enc, own.W_dec):
+            t.normal_()
+    own.save_model(str(tmp_path / "theirs"))
+    back = load_saelens(tmp_path / "theirs")
+    with torch.no_grad():
+        assert torch.allclose(back(x[None])[0][0], own.decode(own.encode(x)), atol=1e-5)
