@@ -278,3 +278,10 @@ def test_edge_p_finite(p):
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
         call()
+
+
+@pytest.mark.parametrize("b", [1e20, 1e35, 1e49])
+def test_group_loss_at_a_huge_bias_is_b_squared(b):
+    """|b| >= 1e20 once ended in 'math domain error' (a log of a ratio that underflowed to 0 in the Fourier
+    truncation); with the output always on, the loss is E(x - a x - nu - b)^2 = b^2 (1 + O(1/b))."""
+    assert theory.group_loss(0.045, 2, 1.2, b) == pytest.approx(b * b, rel=1e-9)

@@ -807,7 +807,7 @@ def _fourier(law: InterferenceLaw, w: float, b: float, target: float) -> tuple[f
     tau_alias = 0.25 * target
     tau_trunc = 0.5 * target
     g_growth = growth(np.zeros(4), [(law.lo, law.hi)])
-    lam = 2.0 * math.log(max(float(g_growth @ root_moments), 1e-300) / tau_alias) + 4.0
+    lam = 2.0 * (math.log(max(float(g_growth @ root_moments), 1e-300)) - math.log(tau_alias)) + 4.0
     lam = min(max(lam, 20.0), 1400.0)
     for _ in range(6):
         a, bw, p_out = law._window(lam)
@@ -893,7 +893,8 @@ def _fourier(law: InterferenceLaw, w: float, b: float, target: float) -> tuple[f
             m = max((pre3 * c / (3.0 * half_tau)) ** (1.0 / 3.0), math.sqrt(pre2 * c / (2.0 * half_tau)))
         return int(min(max(math.ceil(m), 2), _MAX_FREQUENCIES))
 
-    t_g = math.sqrt(2.0 * max(math.log(max(pre3 + pre2, 1e-300) / tau_trunc), 1.0) / v)
+    # a difference of logs: the ratio underflows to 0 when the target is huge (|b| ~ 1e20 and above)
+    t_g = math.sqrt(2.0 * max(math.log(max(pre3 + pre2, 1e-300)) - math.log(tau_trunc), 1.0) / v)
     m_g = max(2, int(math.ceil(t_g * scale)))
     cand = m_g
     m_dec = None
