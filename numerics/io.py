@@ -10,10 +10,12 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "write_json", "read_json", "save_weights", "load_weights"]
@@ -22,18 +24,22 @@ __all__ = ["atomic_write_bytes", "atomic_write_text", "write_json", "read_json",
 @contextlib.contextmanager
 def _atomic(path):
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``, on any
-    error (or interruption) remove it. The target is never seen half-written."""
+    error (or interruption) remove it. The target is never seen half-written. A file-system error (a full
+    disk, a read-only folder) is re-raised as an OSError naming ``path``, not the temporary."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
@@ -77,7 +83,13 @@ def read_json(path):
 def save_weights(path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> Path:
     """Save named tensors as safetensors, atomically (contiguous CPU copies are written)."""
     with _atomic(path) as tmp:
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        try:
+            save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        except SafetensorError as exc:  # its writer's I/O errors (a full disk) are not OSErrors: make them one
+            code = re.search(r"os error (\d+)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), tmp) from exc
     return Path(path)
 
 
