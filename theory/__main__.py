@@ -37,6 +37,8 @@ from ._cli import OneLineParser as _Parser, run_guarded
 
 
 def _finite_or_none(v):
+    """``v`` with non-finite floats as None: numerics.io.to_json_value's rule, copied because theory does not
+    import numerics."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):

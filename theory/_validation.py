@@ -21,7 +21,8 @@ MAX_ABS = 1e50
 #: the least nonzero sigma: below it sigma^2 is subnormal and 1 / sigma^2 overflows
 SIGMA_MIN = 1e-150
 
-__all__ = ["MAX_ABS", "P_MIN", "R_MIN", "SIGMA_MIN", "as_float_array", "check_scalar", "check_p", "check_r", "check_sigma", "check_real", "scalar_or_array"]
+__all__ = ["MAX_ABS", "P_MIN", "R_MIN", "SIGMA_MIN", "as_float_array", "check_scalar", "check_p", "check_r", "check_sigma", "check_real", "scalar_or_array",
+           "check_scalar_p", "check_tol", "check_model"]
 
 
 def _is_real(v) -> bool:
@@ -124,6 +125,41 @@ def check_scalar(value, name: str, *, tiny_ok: bool = True) -> float:
     if not tiny_ok and v != 0 and abs(v) < SIGMA_MIN:
         raise ValueError(f"{name} must be 0 or at least {SIGMA_MIN:g} in magnitude, got {v!r}")
     return v
+
+
+def check_scalar_p(p) -> float:
+    """One feature probability (a scalar in (0, 1]) as a float: the exact losses take a single p."""
+    arr = check_p(p)
+    if arr.ndim != 0:
+        raise ValueError(f"p must be a scalar in (0, 1], got shape {arr.shape}")
+    return float(arr)
+
+
+def check_tol(tol) -> float:
+    """A relative tolerance: one number in (0, 1)."""
+    arr = as_float_array(tol, "tol")
+    if arr.ndim != 0 or not (0.0 < float(arr) < 1.0):
+        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+    return float(arr)
+
+
+def check_model(W, b):
+    """(W, b) of a model x' = ReLU(W x + b): W square, non-empty and finite; b a scalar (broadcast to
+    every row) or a vector of length n. Returns float64 arrays (W, b) with b of length n."""
+    w_arr = as_float_array(W, "W")
+    if w_arr.ndim != 2 or w_arr.shape[0] != w_arr.shape[1] or w_arr.shape[0] == 0:
+        raise ValueError(f"W must be a square non-empty 2-D array, got shape {w_arr.shape}")
+    if not np.all(np.isfinite(w_arr)):
+        bad = w_arr[~np.isfinite(w_arr)].flat[0]
+        raise ValueError(f"W must be finite, got {bad!r}")
+    check_real(w_arr, "W")  # the shared magnitude bound (MAX_ABS)
+    n = w_arr.shape[0]
+    b_arr = check_real(b, "b")
+    if b_arr.ndim == 0:
+        b_arr = np.full(n, float(b_arr))
+    elif b_arr.shape != (n,):
+        raise ValueError(f"b must be a scalar or a vector of length {n}, got shape {b_arr.shape}")
+    return w_arr, b_arr
 
 
 def scalar_or_array(arr: np.ndarray):

@@ -69,14 +69,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_real, check_scalar
-from .interference import (
-    InterferenceLaw,
-    _check_model,
-    _check_scalar_p,
-    _check_tol,
-    _law_from_sorted,
-)
+from ._numeric import law_from_sorted
+from ._validation import check_model, check_real, check_scalar, check_scalar_p, check_tol
+from .interference import InterferenceLaw
 
 __all__ = [
     "ExactMMSE",
@@ -557,7 +552,7 @@ def _row_mmse(v_sorted: np.ndarray, p: float, tol: float, method: str = "auto") 
     """The MMSE for y = x + sum_j v_j x_j (v the nonzero weights over W_ii, sorted)."""
     if v_sorted.size == 0:
         return RowMMSE(0.0, 0.0, "exact")
-    law = _law_from_sorted(v_sorted, p)
+    law = law_from_sorted(v_sorted, p)
     if method == "enumerate" or (method == "auto" and law.n_terms <= _ENUMERATE_MAX):
         value, err = _mmse_enumerate(law)
         if method == "enumerate" or err <= 1e-2 * tol * max(value, 1e-13 * p):
@@ -606,9 +601,9 @@ def exact_mmse(row, p, diag=1.0, *, tol=1e-6, method="auto") -> RowMMSE:
         ``mmse``, ``error_estimate`` (absolute, estimated), ``method``, ``frequencies``.
     """
     w = _check_row(row)
-    p_v = _check_scalar_p(p)
+    p_v = check_scalar_p(p)
     d = check_scalar(diag, "diag")
-    tol_v = _check_tol(tol)
+    tol_v = check_tol(tol)
     if method not in ("auto", "fourier", "enumerate"):
         raise ValueError(f"method must be 'auto', 'fourier' or 'enumerate', got {method!r}")
     nz = w[w != 0]
@@ -644,9 +639,9 @@ def exact_mmse_loss(W, p, *, tol=1e-6) -> ExactMMSE:
     -------
     ExactMMSE
     """
-    w_arr, _ = _check_model(W, 0.0)
-    p_v = _check_scalar_p(p)
-    tol_v = _check_tol(tol)
+    w_arr, _ = check_model(W, 0.0)
+    p_v = check_scalar_p(p)
+    tol_v = check_tol(tol)
     n = w_arr.shape[0]
     var_x = p_v * (4.0 - 3.0 * p_v) / 12.0
     groups: dict[bytes, int] = {}

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_r
-from .interference import _check_model, _check_scalar_p, _check_tol, exact_loss
+from ._validation import check_model, check_r, check_scalar_p, check_tol
+from .interference import exact_loss
 from .loss import macroscopic_loss
 from .optimum import optimal_loss
 
@@ -120,13 +120,13 @@ def loss_decomposition(W, b, p, r, *, learned=None, tol=1e-6) -> LossDecompositi
     -------
     LossDecomposition
     """
-    w_arr, b_arr = _check_model(W, b)
-    p_v = _check_scalar_p(p)
+    w_arr, b_arr = check_model(W, b)
+    p_v = check_scalar_p(p)
     r_arr = check_r(r)
     if r_arr.ndim != 0:
         raise ValueError(f"r must be a scalar in (0, 1], got shape {r_arr.shape}")
     r_v = float(r_arr)
-    tol_v = _check_tol(tol)
+    tol_v = check_tol(tol)
     n = w_arr.shape[0]
     diag, b_eff, var_nu = _row_parameters(w_arr, b_arr, p_v)
     if learned is None:

@@ -72,7 +72,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import as_float_array, check_p, check_real, check_scalar
+from ._numeric import law_from_sorted
+from ._validation import as_float_array, check_model, check_real, check_scalar, check_scalar_p, check_tol
 
 __all__ = [
     "ExactLoss",
@@ -490,7 +491,7 @@ class InterferenceLaw:
         """
         w = check_scalar(diag, "diag")
         b = check_scalar(bias, "bias")
-        tol_v = _check_tol(tol)
+        tol_v = check_tol(tol)
         if method not in ("auto", "fourier", "enumerate"):
             raise ValueError(f"method must be 'auto', 'fourier' or 'enumerate', got {method!r}")
         if method == "enumerate" and self.n_terms > 12:
@@ -511,29 +512,6 @@ class InterferenceLaw:
         }
 
 
-def _law_from_sorted(nonzero_sorted: np.ndarray, p: float, counts=None) -> InterferenceLaw:
-    """The law from sorted nonzero weights (merged into distinct values) or values with counts."""
-    if counts is None:
-        if nonzero_sorted.size:
-            new = np.empty(nonzero_sorted.size, dtype=bool)
-            new[0] = True
-            np.not_equal(nonzero_sorted[1:], nonzero_sorted[:-1], out=new[1:])
-            starts = np.flatnonzero(new)
-            values = nonzero_sorted[starts]
-            counts = np.diff(np.append(starts, nonzero_sorted.size)).astype(np.int64)
-        else:
-            values = np.zeros(0)
-            counts = np.zeros(0, dtype=np.int64)
-    else:
-        values, counts = nonzero_sorted, counts
-    n_terms = int(counts.sum())
-    cnt = counts.astype(np.float64)
-    lo = float(np.sum(np.minimum(values, 0.0) * cnt))
-    hi = float(np.sum(np.maximum(values, 0.0) * cnt))
-    atom = float(np.power(1.0 - p, n_terms))
-    return InterferenceLaw(values, counts, p, n_terms, atom, lo, hi)
-
-
 def interference_law(row, p, *, counts=None) -> InterferenceLaw:
     r"""The exact law of nu = sum_j row_j x_j, x_j i.i.d. Bernoulli(p) U[0, 1].
 
@@ -546,10 +524,10 @@ def interference_law(row, p, *, counts=None) -> InterferenceLaw:
     w = check_real(row, "row")
     if w.ndim != 1:
         raise ValueError(f"row must be a 1-D array, got shape {w.shape}")
-    p_v = float(_check_scalar_p(p))
+    p_v = float(check_scalar_p(p))
     if counts is None:
         nz = np.sort(w[w != 0] + 0.0)
-        return _law_from_sorted(nz, p_v)
+        return law_from_sorted(nz, p_v)
     c = as_float_array(counts, "counts")
     if c.shape != w.shape or not np.all(np.isfinite(c)) or np.any(c < 0) or np.any(c != np.round(c)):
         raise ValueError(f"counts must be nonnegative integers of the shape of row {w.shape}, got {counts!r}")
@@ -557,23 +535,7 @@ def interference_law(row, p, *, counts=None) -> InterferenceLaw:
     vals, inv = np.unique(w[keep] + 0.0, return_inverse=True)
     cnt = np.zeros(vals.size, dtype=np.int64)
     np.add.at(cnt, inv, c[keep].astype(np.int64))
-    return _law_from_sorted(vals, p_v, cnt)
-
-
-# ----------------------------------------------------------------------------- validation helpers
-
-def _check_scalar_p(p) -> float:
-    arr = check_p(p)
-    if arr.ndim != 0:
-        raise ValueError(f"p must be a scalar in (0, 1], got shape {arr.shape}")
-    return float(arr)
-
-
-def _check_tol(tol) -> float:
-    arr = as_float_array(tol, "tol")
-    if arr.ndim != 0 or not (0.0 < float(arr) < 1.0):
-        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
-    return float(arr)
+    return law_from_sorted(vals, p_v, cnt)
 
 
 # ----------------------------------------------------------------------------- g = h(. + b)
@@ -670,19 +632,29 @@ def _row_loss(law: InterferenceLaw, w: float, b: float, tol: float, method: str 
         w = 0.0
     if law.n_terms == 0:
         return RowLoss(float(_h_value(b, w, p)), float(extra), "exact")
+    enumerated = None  # the enumeration, kept when the Fourier route cannot do better within its frequencies
     if method == "enumerate" or (method == "auto" and law.n_terms <= _ENUMERATE_MAX):
         value, rounding = _enumerate(law, w, b)
+        enumerated = RowLoss(float(value), float(rounding + extra), "enumerate")
         if method == "enumerate" or rounding <= 1e-3 * tol * abs(value):
-            return RowLoss(float(value), float(rounding + extra), "enumerate")
+            return enumerated
+    beat = None if enumerated is None else enumerated.error_bound - extra
     # a first target from a Gaussian estimate (7-point Gauss-Hermite); redone once, aiming lower,
     # if the bound misses tol relative to the value found
     nodes, weights = _HERMITE
     estimate = float(weights @ _g_eval(law.mean + math.sqrt(law.var) * nodes, w, b, p)) / math.sqrt(_TWO_PI)
     if w == 0:
         estimate = max(estimate, p * (4.0 - 3.0 * p) / 12.0)  # >= Var x when the output ignores x_i
-    value, bound, m = _fourier(law, w, b, tol * max(estimate, 1e-300))
+    found = _fourier(law, w, b, tol * max(estimate, 1e-300), beat)
+    if found is None:
+        return enumerated
+    value, bound, m = found
     if bound > tol * abs(value):
-        value, bound, m = _fourier(law, w, b, 0.5 * tol * max(abs(value), 1e-300))
+        again = _fourier(law, w, b, 0.5 * tol * max(abs(value), 1e-300), beat)
+        if again is None:
+            return enumerated if enumerated.error_bound - extra <= bound else RowLoss(
+                float(value), float(bound + extra), "fourier", int(m))
+        value, bound, m = again
     return RowLoss(float(value), float(bound + extra), "fourier", int(m))
 
 
@@ -777,12 +749,18 @@ def _g_means(v: np.ndarray, w: float, b: float, p: float) -> np.ndarray:
     return total / np.abs(v)
 
 
-def _fourier(law: InterferenceLaw, w: float, b: float, target: float) -> tuple[float, float, int]:
+def _fourier(law: InterferenceLaw, w: float, b: float, target: float,
+             beat: float | None = None) -> tuple[float, float, int] | None:
     """E g(nu) by Parseval on a window; returns (value, error bound, number of frequencies).
 
     E g(nu) = atom g(0) + E[g; one term on] + E[Q; two or more on] + E[r; two or more on]: the
     single-term part (uniform densities with jumps, Fourier coefficients ~ 1/t) is integrated
     exactly, the rest (coefficients ~ 1/t^2) by Parseval against r = g - Q.
+
+    At most ``_MAX_FREQUENCIES`` frequencies (about 200 bytes each at the peak): where the target
+    needs more (a law of tiny variance, p ~ 1e-16 needed 2e8 frequencies and 40 GB), the bound
+    achieved with that many is returned, or None, without summing, when ``beat`` (the bound of
+    the caller's alternative, an enumeration) is already no larger than its aliasing and truncation.
     """
     p = law.p
     mu, v = law.mean, law.var
@@ -895,8 +873,10 @@ def _fourier(law: InterferenceLaw, w: float, b: float, target: float) -> tuple[f
 
     # a difference of logs: the ratio underflows to 0 when the target is huge (|b| ~ 1e20 and above)
     t_g = math.sqrt(2.0 * max(math.log(max(pre3 + pre2, 1e-300)) - math.log(tau_trunc), 1.0) / v)
-    m_g = max(2, int(math.ceil(t_g * scale)))
-    cand = m_g
+    # the Gaussian guess overshoots by far where it exceeds the cap (a law of tiny variance, whose
+    # phi_rest is nil or small at every t): the search then starts low
+    m_g = max(2, int(math.ceil(min(t_g * scale, 2.0 * _MAX_FREQUENCIES))))
+    cand = m_g if m_g <= _MAX_FREQUENCIES else 2
     m_dec = None
     while True:
         env = by_envelope(cand)
@@ -909,6 +889,8 @@ def _fourier(law: InterferenceLaw, w: float, b: float, target: float) -> tuple[f
         cand = min(max(cand + 1, int(1.5 * cand)), m_dec)
     m_use = cand
     truncation = env if env <= tau_trunc else min(env, by_decay(m_use))
+    if beat is not None and truncation > tau_trunc and alias + truncation >= beat:
+        return None  # capped at _MAX_FREQUENCIES, and no better than the caller's alternative
 
     # the single-term part, exactly
     cnt = law.counts.astype(np.float64)
@@ -974,23 +956,6 @@ class ExactLoss:
         }
 
 
-def _check_model(W, b):
-    w_arr = as_float_array(W, "W")
-    if w_arr.ndim != 2 or w_arr.shape[0] != w_arr.shape[1] or w_arr.shape[0] == 0:
-        raise ValueError(f"W must be a square non-empty 2-D array, got shape {w_arr.shape}")
-    if not np.all(np.isfinite(w_arr)):
-        bad = w_arr[~np.isfinite(w_arr)].flat[0]
-        raise ValueError(f"W must be finite, got {bad!r}")
-    check_real(w_arr, "W")  # the shared magnitude bound (MAX_ABS)
-    n = w_arr.shape[0]
-    b_arr = check_real(b, "b")
-    if b_arr.ndim == 0:
-        b_arr = np.full(n, float(b_arr))
-    elif b_arr.shape != (n,):
-        raise ValueError(f"b must be a scalar or a vector of length {n}, got shape {b_arr.shape}")
-    return w_arr, b_arr
-
-
 def exact_loss(W, b, p, *, tol=1e-6) -> ExactLoss:
     r"""The exact per-feature loss of f(x) = ReLU(W x + b) on x_j = Bernoulli(p) U[0, 1], any W.
 
@@ -1019,9 +984,9 @@ def exact_loss(W, b, p, *, tol=1e-6) -> ExactLoss:
     -------
     ExactLoss
     """
-    w_arr, b_arr = _check_model(W, b)
-    p_v = _check_scalar_p(p)
-    tol_v = _check_tol(tol)
+    w_arr, b_arr = check_model(W, b)
+    p_v = check_scalar_p(p)
+    tol_v = check_tol(tol)
     n = w_arr.shape[0]
     groups: dict[bytes, int] = {}
     reps: list[tuple[InterferenceLaw, float, float]] = []
@@ -1036,7 +1001,7 @@ def exact_loss(W, b, p, *, tol=1e-6) -> ExactLoss:
         if idx is None:
             idx = len(reps)
             groups[key] = idx
-            reps.append((_law_from_sorted(nz, p_v), wii, float(b_arr[i])))
+            reps.append((law_from_sorted(nz, p_v), wii, float(b_arr[i])))
         which[i] = idx
     values = np.empty(len(reps))
     bounds = np.empty(len(reps))
@@ -1133,8 +1098,8 @@ def rug_exact_loss(a, b, p, n_s, S, *, tol=1e-6) -> RugLoss:
     """
     a_v = check_scalar(a, "a")
     b_v = check_scalar(b, "b")
-    p_v = _check_scalar_p(p)
-    tol_v = _check_tol(tol)
+    p_v = check_scalar_p(p)
+    tol_v = check_tol(tol)
     n_s, s_int = _check_rug(n_s, S)
     _, vals, counts = _rug_law(n_s, s_int, p_v)
     return _rug_loss_from(vals, counts, a_v, b_v, p_v, n_s, s_int.size, tol_v)
@@ -1144,7 +1109,7 @@ def _rug_loss_from(vals, counts, a, b, p, n_s, n_d, tol) -> RugLoss:
     scaled = a * vals
     keep = scaled != 0
     order = np.argsort(scaled[keep])
-    law = _law_from_sorted(scaled[keep][order], p, counts[keep][order])
+    law = law_from_sorted(scaled[keep][order], p, counts[keep][order])
     res = _row_loss(law, a, b, tol)
     return RugLoss(res.loss, res.error_bound, a, b, p, n_s, n_d)
 
@@ -1190,8 +1155,8 @@ def rug_optimal_ab(p, n_s, S, *, tol=1e-9) -> RugOptimum:
 
     from .optimum import optimal_ab
 
-    p_v = _check_scalar_p(p)
-    tol_v = _check_tol(tol)
+    p_v = check_scalar_p(p)
+    tol_v = check_tol(tol)
     n_s, s_int = _check_rug(n_s, S)
     n_d = s_int.size
     g, vals, counts = _rug_law(n_s, s_int, p_v)

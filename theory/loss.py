@@ -29,60 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._numeric import broadcast, on_term, square_integral, tail_pieces
 from ._validation import check_p, check_real, check_sigma, scalar_or_array
-from .gaussian import relu_tails, segment_integrals
+from .gaussian import relu_tails
 
 __all__ = ["loss_terms", "macroscopic_loss", "relu_output_moments"]
-
-
-def _square_integral(c, b, lo, hi):
-    """int_lo^hi (c u - b)^2 du, as a sum of non-negative terms."""
-    length = hi - lo
-    mid = 0.5 * (lo + hi)
-    return length * ((c * mid - b) ** 2 + (c * length) ** 2 / 12.0)
-
-
-def _pieces(a, b, t):
-    """Split [0, 1] at u* = -b/a where a u + b changes sign.
-
-    Yields (lo, hi, negative) for the two pieces, ``negative`` telling whether a u + b <= 0 there.
-    One piece may be empty (lo == hi); it then contributes nothing.
-    """
-    # -b/a overflows to +-inf for a denormal a: the clip below makes that the right end of [0, 1]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        cut = np.where(a != 0, -b / np.where(a != 0, a, 1.0), 0.0)
-    cut = np.clip(cut, 0.0, 1.0)
-    for lo, hi in ((np.zeros_like(cut), cut), (cut, np.ones_like(cut))):
-        mid = 0.5 * (lo + hi)
-        yield lo, hi, a * mid + b <= 0
-
-
-def _tail_integrals(a, b, t, lo, hi, negative):
-    """For the piece [lo, hi] on which a u + b keeps its sign, with w(u) = -|a u + b| / t:
-
-    returns (int u psi_1(w) du, int psi_2(w) du) over [lo, hi], zero where t = 0.
-    """
-    length = hi - lo
-    live = (t > 0) & (length > 0)
-    iu1 = np.zeros_like(t)
-    i2 = np.zeros_like(t)
-    if live.any():
-        al, bl, tl, lol, hil = a[live], b[live], t[live], lo[live], hi[live]
-        ell = hil - lol
-        # |a u + b| = s (a u + b) on the piece, s = -1 where a u + b <= 0: the slope of w is exact
-        s = np.where(negative[live], -1.0, 1.0)
-        with np.errstate(over="ignore"):  # infinite w for a denormal t: tails of exactly 0
-            w_lo = -np.abs(al * lol + bl) / tl
-            slope = -s * al * ell / tl
-        seg = segment_integrals(w_lo, slope)
-        iu1[live] = ell * (lol * seg[(0, 1)] + ell * seg[(1, 1)])
-        i2[live] = ell * seg[(0, 2)]
-    return iu1, i2
-
-
-def _broadcast(*arrays):
-    shape = np.broadcast_shapes(*(np.shape(x) for x in arrays))
-    return shape, [np.broadcast_to(x, shape).ravel().astype(np.float64) for x in arrays]
 
 
 def _off_term(b, t):
@@ -96,30 +47,9 @@ def _off_term(b, t):
     return np.where(positive, b * b + t * t - t * t * tail2, t * t * tail2)
 
 
-def _tail_pieces(a, b, t):
-    """The two pieces of [0, 1] with their tail integrals: a list of (lo, hi, negative, iu1, i2).
-
-    The tails depend on (a, b, t) only through z = (a u + b) / t, so for a > 0 the pieces of
-    (a, a beta, a sigma) are those of (1, beta, sigma): the optimiser computes them once per threshold.
-    """
-    return [(lo, hi, neg) + _tail_integrals(a, b, t, lo, hi, neg) for lo, hi, neg in _pieces(a, b, t)]
-
-
-def _on_term(a, b, t, pieces):
-    """L_on from the pieces of :func:`_tail_pieces`."""
-    l_on = np.zeros_like(t)
-    for lo, hi, negative, iu1, i2 in pieces:
-        # z <= 0: u^2 - 2 u t psi_1(z) + t^2 psi_2(z)
-        below = _square_integral(1.0, 0.0, lo, hi) - 2.0 * t * iu1 + t * t * i2
-        # z >= 0: (u - m)^2 + t^2 - t^2 psi_2(-z) - 2 u t psi_1(-z), with u - m = (1 - a) u - b
-        above = _square_integral(1.0 - a, b, lo, hi) + t * t * ((hi - lo) - i2) - 2.0 * t * iu1
-        l_on += np.where(negative, below, above)
-    return l_on
-
-
 def _loss_terms_flat(a, b, sigma):
     t = np.abs(a) * sigma
-    return _off_term(b, t), _on_term(a, b, t, _tail_pieces(a, b, t))
+    return _off_term(b, t), on_term(a, b, t, tail_pieces(a, b, t))
 
 
 def loss_terms(a, b, sigma, p=None):
@@ -149,7 +79,7 @@ def loss_terms(a, b, sigma, p=None):
     args = [a, b, sigma]
     if p is not None:
         args.append(check_p(p, "p"))
-    shape, flat = _broadcast(*args)
+    shape, flat = broadcast(*args)
     l_off, l_on = _loss_terms_flat(*flat[:3])
     return scalar_or_array(l_off.reshape(shape)), scalar_or_array(l_on.reshape(shape))
 
@@ -186,7 +116,7 @@ def macroscopic_loss(a, b, sigma, p):
     b = check_real(b, "b")
     sigma = check_sigma(sigma, "sigma")
     p = check_p(p, "p")
-    shape, (a, b, sigma, p) = _broadcast(a, b, sigma, p)
+    shape, (a, b, sigma, p) = broadcast(a, b, sigma, p)
     l_off, l_on = _loss_terms_flat(a, b, sigma)
     return scalar_or_array(((1.0 - p) * l_off + p * l_on).reshape(shape))
 
@@ -196,10 +126,10 @@ def relu_output_moments(a, b, t, pieces=None):
 
     Returns (int_0^1 u E[r] du, int_0^1 E[r^2] du, E[(b + t N)_+^2]), the pieces of the normal
     equations of appendix B. Internal: inputs are validated float arrays of one shape; ``pieces``
-    may pass in :func:`_tail_pieces` ``(a, b, t)`` already computed.
+    may pass in :func:`tail_pieces` ``(a, b, t)`` already computed.
     """
     if pieces is None:
-        pieces = _tail_pieces(a, b, t)
+        pieces = tail_pieces(a, b, t)
     e_off = _off_term(b, t)
     mu = np.zeros_like(t)
     sq = np.zeros_like(t)
@@ -208,5 +138,5 @@ def relu_output_moments(a, b, t, pieces=None):
         u_m = a * (hi**3 - lo**3) / 3.0 + b * (hi**2 - lo**2) / 2.0  # int u (a u + b) du
         mu += np.where(negative, t * iu1, u_m + t * iu1)
         # E r^2 = t^2 psi_2(z): the tail where z <= 0, m^2 + t^2 - t^2 psi_2(-z) where z >= 0
-        sq += np.where(negative, t * t * i2, _square_integral(a, -b, lo, hi) + t * t * (hi - lo - i2))
+        sq += np.where(negative, t * t * i2, square_integral(a, -b, lo, hi) + t * t * (hi - lo - i2))
     return mu, sq, e_off

@@ -22,9 +22,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ._numeric import broadcast, on_term, tail_pieces
 from ._validation import check_p, check_r, check_real, check_sigma, scalar_or_array
 from .bounds import welch_sigma
-from .loss import _broadcast, _on_term, _tail_pieces, relu_output_moments
+from .loss import relu_output_moments
 
 __all__ = ["OptimalAB", "optimal_a", "optimal_ab", "optimal_loss"]
 
@@ -58,9 +59,9 @@ def _profile(gamma, sigma, p):
     a = a*, L_off = a^2 E[(beta + sigma N)_+^2].
     """
     beta = gamma * sigma
-    pieces = _tail_pieces(np.ones_like(beta), beta, sigma)
+    pieces = tail_pieces(np.ones_like(beta), beta, sigma)
     a, e_off = _a_star(beta, sigma, p, pieces)
-    l_on = _on_term(a, a * beta, a * sigma, pieces)
+    l_on = on_term(a, a * beta, a * sigma, pieces)
     return (1.0 - p) * a * a * e_off + p * l_on, a
 
 
@@ -125,7 +126,7 @@ def optimal_a(b, sigma, p):
     b = check_real(b, "b")
     sigma = check_sigma(sigma, "sigma")
     p = check_p(p, "p")
-    shape, (b, sigma, p) = _broadcast(b, sigma, p)
+    shape, (b, sigma, p) = broadcast(b, sigma, p)
     return scalar_or_array(_a_star(b, sigma, p)[0].reshape(shape))
 
 
@@ -197,7 +198,7 @@ def optimal_loss(p, r):
     """
     p = check_p(p)
     r = check_r(r)
-    shape, (p, r) = _broadcast(p, r)
+    shape, (p, r) = broadcast(p, r)
     sigma = np.sqrt(p * (4.0 - 3.0 * p) / 12.0 * (1.0 - r) / r)
     out = np.zeros_like(sigma)
     live = sigma > 0

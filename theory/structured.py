@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_p, check_r, check_real, check_scalar, scalar_or_array
+from ._validation import check_p, check_r, check_scalar, check_scalar_p, scalar_or_array
 from .interference import interference_law
 
 __all__ = [
@@ -95,13 +95,6 @@ def _check_shape(shape) -> str:
     if shape not in _SHAPES:
         raise ValueError(f"shape must be 'simplex' or 'polygon', got {shape!r}")
     return shape
-
-
-def _check_scalar_p(p) -> float:
-    arr = check_p(p)
-    if arr.ndim != 0:
-        raise ValueError(f"p must be a scalar in (0, 1], got shape {arr.shape}")
-    return float(arr)
 
 
 @functools.lru_cache(maxsize=None)
@@ -154,7 +147,7 @@ def group_loss(p, m, a, b, *, shape="simplex") -> float:
     ``p`` in (0, 1]; ``m`` an integer >= 2 (simplex) or >= 3 (polygon), at most 4096; ``a``, ``b`` finite.
     """
     shape = _check_shape(shape)
-    p_v = _check_scalar_p(p)
+    p_v = check_scalar_p(p)
     m_v = _check_m(m, shape)
     a_v = check_scalar(a, "a", tiny_ok=False)
     b_v = check_scalar(b, "b")
@@ -243,7 +236,7 @@ def group_optimum(p, m, *, shape="simplex") -> GroupOptimum:
     beta); the loss returned is evaluated directly at (a*, a* beta). Results are cached per (p, shape, m).
     """
     shape = _check_shape(shape)
-    p_v = _check_scalar_p(p)
+    p_v = check_scalar_p(p)
     m_v = _check_m(m, shape)
     return _group_optimum(p_v, shape, m_v)
 
@@ -347,7 +340,7 @@ def structured_loss(p, r, kind="best"):
     counts are integers (:func:`structured_model`). ``p`` a scalar in (0, 1]; ``r`` in (0, 1], scalar or
     array.
     """
-    p_v = _check_scalar_p(p)
+    p_v = check_scalar_p(p)
     r_arr = check_r(r)
     kind = _check_kind(kind)
     _, loss, _, _, _ = _structured(p_v, r_arr.astype(np.float64), kind)
@@ -411,7 +404,7 @@ def best_structured(p, r) -> StructuredLoss:
     """
     from .optimum import optimal_loss
 
-    p_v = _check_scalar_p(p)
+    p_v = check_scalar_p(p)
     r_arr = check_r(r)
     if r_arr.ndim != 0:
         raise ValueError(f"r must be a scalar for best_structured, got shape {r_arr.shape}")
@@ -633,7 +626,7 @@ def structured_model(p, n_s, n_d, kind="best") -> StructuredModel:
     :func:`structured_loss` whenever the large-n_s counts are integers (for pairs: always).
     ``n_s``, ``n_d`` integers with 1 <= n_d <= n_s <= 8192 (W is dense); ``p`` a scalar in (0, 1].
     """
-    p_v = _check_scalar_p(p)
+    p_v = check_scalar_p(p)
     n_s, n_d = _check_sizes(n_s, n_d, _MAX_NS)
     kind = _check_kind(kind)
     blocks, n_ded, n_drop, dims, loss = _layout(p_v, n_s, n_d, kind)
@@ -695,7 +688,7 @@ def structured_vs_rug(p, n_s, S, kind="best") -> RugComparison:
     n_s the rug allows works. The cost is the rug's (Nelder-Mead on its exact loss, about a second)."""
     from .interference import rug_optimal_ab
 
-    p_v = _check_scalar_p(p)
+    p_v = check_scalar_p(p)
     kind = _check_kind(kind)
     rug = rug_optimal_ab(p_v, n_s, S)
     blocks, n_ded, n_drop, _, loss = _layout(p_v, rug.n_s, rug.n_d, kind)

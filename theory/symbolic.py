@@ -1,28 +1,44 @@
 r"""Symbolic derivations (sympy) behind the numerical theory: the paper's sections 4.1-4.2 and
 appendices B and D, derived rather than transcribed.
 
-Everything here is a plain function returning sympy expressions (or ``True`` after an exact check);
-derivations that take more than a moment are cached with :func:`functools.lru_cache`, so the
-expressions they return are shared: treat them as immutable (sympy expressions are).
+One concept in one module (hence its length): the derivations, each checked against the numerical theory.
+
+Besides the symbols, everything here is a plain function returning sympy expressions or matrices (or
+``True`` after an exact check, or a numerical function lambdified from an expression); derivations that
+take more than a moment are cached with :func:`functools.lru_cache`, so the expressions they return are
+shared: treat them as immutable (sympy expressions are).
 
 Conventions (see ``docs/``): a feature is :math:`x = c\,u`, :math:`c \sim \mathrm{Bernoulli}(p)`,
 :math:`u \sim U[0, 1]`; the interference is :math:`\nu \sim N(0, \sigma^2)` with ``sigma`` a
 *standard deviation*; :math:`r = n_d / n_s`; :math:`\Phi`, :math:`\varphi` are the standard normal
 cdf and pdf.
 
+Names: every sympy object the module exports -- the symbols, the functions that return expressions or
+matrices, and the containers of expressions (:class:`FeatureMomentsSym`, :class:`ReluMomentsSym`) --
+carries the suffix ``_sym`` (``Sym`` for the classes), so that ``from theory.symbolic import *`` and
+``from theory import *`` never shadow each other: :func:`welch_sigma_sym` is the expression,
+``theory.welch_sigma`` the number. The symbols are :data:`p_sym` (the feature probability),
+:data:`r_sym`, :data:`a_sym`, :data:`b_sym`, :data:`sigma_sym`, :data:`z_sym` (the argument of
+:math:`\psi_k`) and :data:`v_sym` (a feature variance); the module also keeps them as ``p``, ``r``,
+``a``, ... for its own derivations, unexported. :data:`Phi_sym` is the sympy function :class:`Phi`
+(it prints as ``Phi``) and :data:`phi_sym` the pdf :func:`phi`. The ``check_*`` functions return
+``True`` or raise :class:`SymbolicIdentityError`; :func:`lambdify_closed_form` and
+:func:`macroscopic_loss_numeric` return numerical functions and keep plain names.
+
 Contents
 
-1. :func:`feature_moments` -- :math:`E[x] = p/2`, :math:`E[x^2] = p/3`,
+1. :func:`feature_moments_sym` -- :math:`E[x] = p/2`, :math:`E[x^2] = p/3`,
    :math:`\mathrm{Var}\,x = (4p - 3p^2)/12`.
-2. :func:`relu_moments` -- :math:`\psi_k(z) = E[(z+N)_+^k] = P_k(z)\Phi(z) + Q_k(z)\varphi(z)`;
+2. :func:`relu_moments_sym` -- :math:`\psi_k(z) = E[(z+N)_+^k] = P_k(z)\Phi(z) + Q_k(z)\varphi(z)`;
    :func:`check_relu_moment_identities` -- derivative, Stein recurrence and reflection identities.
-3. :func:`macroscopic_loss_closed_form` -- :math:`L_\mathrm{off}`, :math:`L_\mathrm{on}`, :math:`L`
+3. :func:`macroscopic_loss_sym` -- :math:`L_\mathrm{off}`, :math:`L_\mathrm{on}`, :math:`L`
    in closed form; :func:`macroscopic_loss_numeric` -- the same as a vectorised numpy function.
 4. Appendix D (the Welch-type bound): :func:`check_row_variance_identity`,
-   :func:`check_cauchy_schwarz_step`, :func:`welch_variance`, :func:`welch_sigma`,
+   :func:`check_cauchy_schwarz_step`, :func:`welch_variance_sym`, :func:`welch_sigma_sym`;
+   :func:`sylvester_hadamard_sym`, :func:`persian_rug_matrix_sym` (exact H and R) and
    :func:`check_persian_rug_equality`.
-5. Appendix B: :func:`optimal_a_closed_form` -- :math:`a_\mathrm{opt} = E[xR]/E[R^2]`.
-6. :func:`linear_loss` -- the optimal rank-:math:`n_d` linear autoencoder loses :math:`v(1 - r)` per
+5. Appendix B: :func:`optimal_a_sym` -- :math:`a_\mathrm{opt} = E[xR]/E[R^2]`.
+6. :func:`linear_loss_sym` -- the optimal rank-:math:`n_d` linear autoencoder loses :math:`v(1 - r)` per
    feature; :func:`check_linear_loss` checks it on a concrete case.
 
 Only sympy (and mpmath, which sympy itself requires) is imported at module import; numpy and scipy
@@ -40,23 +56,23 @@ import sympy as sp
 from mpmath.libmp import prec_to_dps
 
 __all__ = [
-    # symbols
-    "p", "r", "a", "b", "sigma", "z", "v",
+    # symbols (the module's single-letter names p, r, a, b, sigma, z, v are these same objects)
+    "p_sym", "r_sym", "a_sym", "b_sym", "sigma_sym", "z_sym", "v_sym",
     # helpers
-    "Phi", "phi", "SymbolicIdentityError", "lambdify_closed_form",
+    "Phi_sym", "phi_sym", "SymbolicIdentityError", "lambdify_closed_form",
     # 1
-    "FeatureMoments", "feature_moments",
+    "FeatureMomentsSym", "feature_moments_sym",
     # 2
-    "ReluMoments", "relu_moments", "check_relu_moment_identities",
+    "ReluMomentsSym", "relu_moments_sym", "check_relu_moment_identities",
     # 3
-    "macroscopic_loss_closed_form", "macroscopic_loss_numeric",
+    "macroscopic_loss_sym", "macroscopic_loss_numeric",
     # 4
-    "check_row_variance_identity", "check_cauchy_schwarz_step", "welch_variance", "welch_sigma",
-    "sylvester_hadamard", "persian_rug_matrix", "check_persian_rug_equality",
+    "check_row_variance_identity", "check_cauchy_schwarz_step", "welch_variance_sym", "welch_sigma_sym",
+    "sylvester_hadamard_sym", "persian_rug_matrix_sym", "check_persian_rug_equality",
     # 5
-    "optimal_a_closed_form",
+    "optimal_a_sym",
     # 6
-    "linear_loss", "check_linear_loss",
+    "linear_loss_sym", "check_linear_loss",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -69,6 +85,9 @@ b = sp.Symbol("b", real=True)  #: bias
 sigma = sp.Symbol("sigma", positive=True)  #: standard deviation of the interference nu
 z = sp.Symbol("z", real=True)  #: argument of the ReLU moments psi_k(z)
 v = sp.Symbol("v", positive=True)  #: variance of a feature (linear autoencoder)
+# the same symbols under their exported names: the single letters read better in the derivations below
+# but are not exported (a star import must not bring in a ``p`` or an ``a``)
+p_sym, r_sym, a_sym, b_sym, sigma_sym, z_sym, v_sym = p, r, a, b, sigma, z, v
 
 _u = sp.Symbol("u", real=True)  # the feature's magnitude, u ~ U[0, 1]
 _n = sp.Symbol("n", real=True)  # a standard normal variable
@@ -103,7 +122,8 @@ class Phi(sp.Function):
     r"""Standard normal cdf :math:`\Phi(x) = \tfrac12\,(1 + \mathrm{erf}(x/\sqrt2))`.
 
     ``expr.rewrite(sp.erf)`` turns it into erf; :func:`lambdify_closed_form` maps it to
-    ``scipy.special.ndtr`` (or ``mpmath.ncdf``). Its derivative is :func:`phi`.
+    ``scipy.special.ndtr`` (or ``mpmath.ncdf``). Its derivative is :func:`phi`. Exported as
+    ``Phi_sym`` (and :func:`phi` as ``phi_sym``).
     """
 
     nargs = 1
@@ -144,6 +164,11 @@ class Phi(sp.Function):
 def phi(x) -> sp.Expr:
     r"""Standard normal pdf :math:`\varphi(x) = e^{-x^2/2}/\sqrt{2\pi}` (a plain sympy expression)."""
     return sp.exp(-x**2 / 2) / sp.sqrt(2 * sp.pi)
+
+
+#: the exported names of :class:`Phi` and :func:`phi` (the class keeps the name ``Phi``: it is the
+#: function's name in printed expressions and the key that :func:`lambdify_closed_form` maps)
+Phi_sym, phi_sym = Phi, phi
 
 
 def _normal_form(expr: sp.Expr, arg: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
@@ -203,8 +228,8 @@ def lambdify_closed_form(args, expr, backend: str = "scipy") -> Callable:
 # --------------------------------------------------------------------------------------------
 # 1. Feature moments
 # --------------------------------------------------------------------------------------------
-class FeatureMoments(NamedTuple):
-    """Moments of one feature x = c u as sympy expressions in :data:`p`."""
+class FeatureMomentsSym(NamedTuple):
+    """Moments of one feature x = c u as sympy expressions in :data:`p_sym`."""
 
     mean: sp.Expr  #: E[x] = p/2
     second: sp.Expr  #: E[x^2] = p/3
@@ -212,7 +237,7 @@ class FeatureMoments(NamedTuple):
 
 
 @functools.lru_cache(maxsize=None)
-def feature_moments() -> FeatureMoments:
+def feature_moments_sym() -> FeatureMomentsSym:
     r"""Moments of :math:`x = c\,u`, :math:`c \sim \mathrm{Bernoulli}(p)`, :math:`u \sim U[0,1]`.
 
     By independence and total expectation over c,
@@ -229,14 +254,14 @@ def feature_moments() -> FeatureMoments:
     mean, second = raw(1), raw(2)
     variance = sp.factor(second - mean**2)
     _require_zero(variance - (4 * p - 3 * p**2) / 12, "Var x = (4p - 3p^2)/12")
-    return FeatureMoments(mean, second, variance)
+    return FeatureMomentsSym(mean, second, variance)
 
 
 # --------------------------------------------------------------------------------------------
 # 2. ReLU moments of a shifted standard normal
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ReluMoments:
+class ReluMomentsSym:
     r""":math:`\psi_k(z) = E[(z+N)_+^k] = P_k(z)\Phi(z) + Q_k(z)\varphi(z)`, k = 0..kmax."""
 
     P: tuple  #: the polynomials P_k(z), k = 0..kmax
@@ -256,7 +281,7 @@ class ReluMoments:
 
 
 @functools.lru_cache(maxsize=None)
-def relu_moments(kmax: int = 4) -> ReluMoments:
+def relu_moments_sym(kmax: int = 4) -> ReluMomentsSym:
     r"""ReLU moments of a shifted unit normal, derived by integration.
 
     .. math::  \psi_k(z) = E[(z+N)_+^k] = \int_{-z}^{\infty} (z+n)^k \varphi(n)\,dn
@@ -277,7 +302,7 @@ def relu_moments(kmax: int = 4) -> ReluMoments:
         P.append(sp.expand(Pk))
         Q.append(sp.expand(Qk))
         raw.append(integral)
-    return ReluMoments(tuple(P), tuple(Q), tuple(raw))
+    return ReluMomentsSym(tuple(P), tuple(Q), tuple(raw))
 
 
 @functools.lru_cache(maxsize=None)
@@ -291,7 +316,7 @@ def check_relu_moment_identities(kmax: int = 4) -> bool:
       :math:`m_k` computed as a full-line integral and compared with
       :math:`1,\ z,\ z^2+1,\ z^3+3z,\ z^4+6z^2+3` for k <= 4.
     """
-    rm = relu_moments(kmax)
+    rm = relu_moments_sym(kmax)
     psi = [rm.psi(k) for k in range(kmax + 1)]
     known_m = [sp.Integer(1), z, z**2 + 1, z**3 + 3 * z, z**4 + 6 * z**2 + 3]
     for k in range(kmax + 1):
@@ -312,7 +337,7 @@ def check_relu_moment_identities(kmax: int = 4) -> bool:
 # --------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
 def _macroscopic_loss_phi_form() -> dict:
-    """L_off, L_on in terms of Phi (the sympy function) and exp; see macroscopic_loss_closed_form."""
+    """L_off, L_on in terms of Phi (the sympy function) and exp; see macroscopic_loss_sym."""
     s = a * sigma
     z0 = b / s  # standardised ReLU argument at u = 0 (and for the off term)
     z1 = (a + b) / s  # ... at u = 1
@@ -343,7 +368,7 @@ def _macroscopic_loss_phi_form() -> dict:
     return {"L_off": L_off, "L_on": L_on, "L": (1 - p) * L_off + p * L_on}
 
 
-def macroscopic_loss_closed_form(form: str = "erf") -> dict:
+def macroscopic_loss_sym(form: str = "erf") -> dict:
     r"""The macroscopic loss of section 4.1 in closed form.
 
     With :math:`\nu \sim N(0, \sigma^2)`, :math:`\sigma > 0`, :math:`a > 0`, :math:`s = a\sigma`,
@@ -373,7 +398,8 @@ def macroscopic_loss_closed_form(form: str = "erf") -> dict:
 
     ``form="erf"`` (default) returns expressions in erf and exp; ``form="Phi"`` keeps the normal cdf
     as the sympy function :class:`Phi` (better for numerics). Returns a new dict with keys
-    'L_off', 'L_on', 'L' (functions of :data:`a`, :data:`b`, :data:`sigma` and, for 'L', :data:`p`).
+    'L_off', 'L_on', 'L' (functions of :data:`a_sym`, :data:`b_sym`, :data:`sigma_sym` and, for 'L',
+    :data:`p_sym`).
     """
     if form not in ("erf", "Phi"):
         raise ValueError(f"form must be 'erf' or 'Phi', got {form!r}")
@@ -385,11 +411,11 @@ def macroscopic_loss_closed_form(form: str = "erf") -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _macroscopic_loss_lambdified(term: str) -> Callable:
-    return lambdify_closed_form((a, b, sigma, p), macroscopic_loss_closed_form("Phi")[term], "scipy")
+    return lambdify_closed_form((a, b, sigma, p), macroscopic_loss_sym("Phi")[term], "scipy")
 
 
 def macroscopic_loss_numeric(term: str = "L") -> Callable:
-    r"""The closed form of :func:`macroscopic_loss_closed_form` as a vectorised numpy function.
+    r"""The closed form of :func:`macroscopic_loss_sym` as a vectorised numpy function.
 
     Returns ``f(a, b, sigma, p)`` (broadcasting over arrays) for ``term`` in 'L' (default),
     'L_off' or 'L_on' (these two ignore p). It is ``sympy.lambdify`` with modules
@@ -440,7 +466,7 @@ def check_row_variance_identity(n: int = 3) -> bool:
     :math:`\mathrm{Var}\,x\,(\mathrm{Tr}(WW^T) - n_s)/n_s`. ``True`` or raise.
     """
     W = sp.Matrix(n, n, lambda i, j: 1 if i == j else sp.Symbol(f"w_{i}{j}", real=True))
-    var_x = feature_moments().variance
+    var_x = feature_moments_sym().variance
     off_diagonal = sum(W[i, j] ** 2 for i in range(n) for j in range(n) if j != i)
     _require_zero(off_diagonal - ((W * W.T).trace() - n), "sum_{j!=i} W_ij^2 = Tr(W W^T) - n_s")
     # Var(nu_i) of nu_i = sum_{j!=i} W_ij x_j with independent x_j: the covariance is Var(x) I
@@ -476,7 +502,7 @@ def check_cauchy_schwarz_step(n_d: int = 4) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def welch_variance() -> sp.Expr:
+def welch_variance_sym() -> sp.Expr:
     r"""Lower bound on the interference *variance* (appendix D, eq. 18), a function of p and r.
 
     From eq. (16) and (17): mean :math:`\mathrm{Var}\,\nu_i \ge \mathrm{Var}\,x\,(n_s^2/n_d - n_s)/n_s
@@ -484,21 +510,21 @@ def welch_variance() -> sp.Expr:
 
     .. math::  \sigma^2 \ge \frac{4p - 3p^2}{12}\left(\frac1r - 1\right).
 
-    (``sigma`` in the code is the standard deviation: see :func:`welch_sigma`.)
+    (``sigma`` in the code is the standard deviation: see :func:`welch_sigma_sym`.)
     """
     ns, nd = sp.symbols("n_s n_d", positive=True)
-    var_x = feature_moments().variance
+    var_x = feature_moments_sym().variance
     min_trace = ns**2 / nd  # the Cauchy-Schwarz minimum of Tr(W W^T)
     bound = var_x * (min_trace - ns) / ns
     return sp.factor(sp.simplify(bound.subs(nd, r * ns)))
 
 
-def welch_sigma() -> sp.Expr:
+def welch_sigma_sym() -> sp.Expr:
     r"""Lower bound on the interference standard deviation: :math:`\sqrt{(4p-3p^2)(1/r-1)/12}`."""
-    return sp.sqrt(welch_variance())
+    return sp.sqrt(welch_variance_sym())
 
 
-def sylvester_hadamard(n: int) -> sp.Matrix:
+def sylvester_hadamard_sym(n: int) -> sp.Matrix:
     """The n x n Sylvester Hadamard matrix (n a power of two), entries +-1, H H^T = n I."""
     if not (isinstance(n, int) and n >= 1 and n & (n - 1) == 0):
         raise ValueError(f"n must be a power of two, got {n!r}")
@@ -508,9 +534,9 @@ def sylvester_hadamard(n: int) -> sp.Matrix:
     return H
 
 
-def persian_rug_matrix(n_s: int, S) -> sp.Matrix:
+def persian_rug_matrix_sym(n_s: int, S) -> sp.Matrix:
     """The Persian Rug R = n_d^-1 H[:, S] H[:, S]^T (exact rationals), n_d = |S|."""
-    H = sylvester_hadamard(n_s)
+    H = sylvester_hadamard_sym(n_s)
     S = list(S)
     if len(set(S)) != len(S) or not S or not all(0 <= k < n_s for k in S):
         raise ValueError(f"S must be distinct column indices in 0..{n_s - 1}, got {S!r}")
@@ -528,9 +554,9 @@ def check_persian_rug_equality(n_s: int = 4, S: tuple = (0, 1)) -> bool:
     :math:`\mathrm{Tr}\,R = n_s`, the equality case of the Cauchy-Schwarz step) --,
     :math:`\sum_{j\ne i} R_{ij}^2 = n_s/n_d - 1` for every row, :math:`\mathrm{Tr}(R)^2 =
     n_d\,\mathrm{Tr}(RR^T)` (tight frame), and the mean :math:`\mathrm{Var}\,\nu_i` equals
-    :func:`welch_variance` at :math:`r = n_d/n_s` exactly.
+    :func:`welch_variance_sym` at :math:`r = n_d/n_s` exactly.
     """
-    R = persian_rug_matrix(n_s, S)
+    R = persian_rug_matrix_sym(n_s, S)
     n_d = len(S)
     _require(R == R.T, "R is symmetric")
     _require(all(R[i, i] == 1 for i in range(n_s)), "R_ii = 1")
@@ -547,9 +573,9 @@ def check_persian_rug_equality(n_s: int = 4, S: tuple = (0, 1)) -> bool:
     row_sums = [sum(R[i, j] ** 2 for j in range(n_s) if j != i) for i in range(n_s)]
     _require(all(s == sp.Rational(n_s, n_d) - 1 for s in row_sums), f"row sums {row_sums}")
     _require(R.trace() ** 2 == n_d * (R * R.T).trace(), "tight frame: Tr(R)^2 = n_d Tr(R R^T)")
-    var_x = feature_moments().variance
+    var_x = feature_moments_sym().variance
     mean_var = var_x * sum(row_sums) / n_s
-    _require_zero(mean_var - welch_variance().subs(r, sp.Rational(n_d, n_s)), "bound attained")
+    _require_zero(mean_var - welch_variance_sym().subs(r, sp.Rational(n_d, n_s)), "bound attained")
     return True
 
 
@@ -557,7 +583,7 @@ def check_persian_rug_equality(n_s: int = 4, S: tuple = (0, 1)) -> bool:
 # 5. Appendix B: the optimal gain a
 # --------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def optimal_a_closed_form() -> dict:
+def optimal_a_sym() -> dict:
     r"""Appendix B: the optimal a at fixed (rescaled) bias and noise.
 
     Writing the bias as :math:`a\,b`, for :math:`a > 0`
@@ -593,7 +619,7 @@ def optimal_a_closed_form() -> dict:
 # 6. The optimal linear autoencoder
 # --------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=None)
-def linear_loss() -> sp.Expr:
+def linear_loss_sym() -> sp.Expr:
     r"""Per-feature loss of the best affine map of rank :math:`\le n_d` on i.i.d. features: v (1 - r).
 
     With bias c, :math:`E\|x - Mx - c\|^2 = \mathrm{Tr}((I-M)\,C\,(I-M)^T) + \|(I-M)\mu - c\|^2`
@@ -610,7 +636,7 @@ def linear_loss() -> sp.Expr:
 
 @functools.lru_cache(maxsize=None)
 def check_linear_loss(n_s: int = 3, n_d: int = 2) -> bool:
-    r"""Check :func:`linear_loss` on a concrete case with generic symbolic matrices; ``True`` or raise.
+    r"""Check :func:`linear_loss_sym` on a concrete case with generic symbolic matrices; ``True`` or raise.
 
     * the bias decomposition: with :math:`E[xx^T] = C + \mu\mu^T`,
       :math:`E\|x - Mx - c\|^2` equals :math:`\mathrm{Tr}((I-M)C(I-M)^T) + \|(I-M)\mu - c\|^2`
@@ -651,7 +677,7 @@ def check_linear_loss(n_s: int = 3, n_d: int = 2) -> bool:
     Pm = (A * B_opt).applyfunc(sp.cancel)
     _require((Pm * Pm - Pm).applyfunc(sp.cancel) == sp.zeros(n_s), "A B_opt is a projector")
     _require(sp.cancel(v * sum(x**2 for x in (I - Pm))) == v * (n_s - n_d), "min loss = v (n_s - n_d)")
-    _require_zero(linear_loss().subs(r, sp.Rational(n_d, n_s)) - v * sp.Rational(n_s - n_d, n_s),
+    _require_zero(linear_loss_sym().subs(r, sp.Rational(n_d, n_s)) - v * sp.Rational(n_s - n_d, n_s),
                   "per-feature loss v (1 - r)")
     return True
 
