@@ -6,7 +6,16 @@ Hadamard and Persian Rug operators, sparse data, Persian Rug models, symmetry st
 from .data import decaying_importance, sample_features, two_group_importance
 from .hadamard import fwht, hadamard
 from .rug import RugOperator, choose_columns, rug_matrix
-from .rug_model import PairLoss, PersianRugModel, RugFit, RugFits, fit_rug, heldout_loss
+from .rug_model import (
+    PairLoss,
+    PersianRugModel,
+    RugFit,
+    RugFitConfig,
+    RugFits,
+    fit_rug,
+    fit_rug_config,
+    heldout_loss,
+)
 from .config import TrainConfig
 from .toy import ToyModel, feature_dimensionality
 from .external import ToyWeights, read_toy_weights
@@ -73,8 +82,10 @@ __all__ = [
     "PairLoss",
     "PersianRugModel",
     "RugFit",
+    "RugFitConfig",
     "RugFits",
     "fit_rug",
+    "fit_rug_config",
     "heldout_loss",
     "RowStatistics",
     "RowStructure",

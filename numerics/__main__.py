@@ -9,10 +9,10 @@ demo), ``broken-symmetry`` (appendix H) and ``sae`` (sparse autoencoders on toy 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from ._cli import OneLineParser as _Parser, run_guarded
+from .kernels import KERNEL_CHOICES
 
 
 
@@ -26,9 +26,9 @@ def _floats(text: str) -> list[float]:
 
 def _emit(result: dict, as_json: bool) -> None:
     if as_json:
-        from .io import _jsonable
+        from .io import dumps
 
-        print(json.dumps(_jsonable(result), indent=2))
+        print(dumps(result, indent=2))
         return
     width = max((len(k) for k in result), default=0)
     for key, value in result.items():
@@ -90,20 +90,20 @@ def _cmd_weights(args):
 
 
 def _train_config(args):
+    """The TrainConfig of ``train``: --config FILE with the flags given on the command line over it, or the
+    flags alone (--ns, --p and --r or --nd then required)."""
     from .config import TrainConfig
 
+    flags = dict(n_s=args.ns, n_d=args.nd, r=args.r,
+                 p=None if args.p is None else args.p if len(args.p) > 1 else args.p[0],
+                 instances=args.instances, device=args.device, seed=args.seed, batch=args.batch, lr=args.lr,
+                 max_steps=args.max_steps, checkpoint_every=args.checkpoint_every, activation=args.activation,
+                 kernel=args.kernel)
     if args.config:
-        cfg = TrainConfig.load(args.config)
-        return cfg
+        return TrainConfig.load(args.config).with_overrides(**flags)
     if args.ns is None or args.p is None or (args.r is None and args.nd is None):
         raise ValueError("give --config FILE, or --ns, --p and --r (or --nd)")
-    kw = dict(n_s=args.ns, n_d=args.nd, r=args.r, p=args.p if len(args.p) > 1 else args.p[0],
-              instances=args.instances, device=args.device, seed=args.seed)
-    for name in ("batch", "lr", "max_steps", "checkpoint_every", "activation", "kernel"):
-        v = getattr(args, name)
-        if v is not None:
-            kw[name] = v
-    return TrainConfig(**kw)
+    return TrainConfig(**{k: v for k, v in flags.items() if v is not None})
 
 
 def _cmd_train(args):
@@ -125,7 +125,7 @@ def _cmd_sweep(args):
     for name in ("p", "r"):
         if getattr(args, name) is None:
             raise ValueError(f"sweep needs --{name} (one value or a comma-separated list)")
-    kw = {"device": args.device, "seed": args.seed}
+    kw = {"device": args.device or "auto", "seed": args.seed or 0}
     for name in ("batch", "lr", "max_steps", "kernel"):
         v = getattr(args, name)
         if v is not None:
@@ -152,11 +152,12 @@ def _cmd_broken_symmetry(args):
 
 
 def _cmd_sae(args):
-    from .sae import SAEDataConfig, SAESweepConfig, sae_sweep
+    from .sae import SAESweepConfig, sae_sweep
 
-    data = SAEDataConfig(h=args.h, G=args.G, n_active=args.n_active, decay=args.decay, seed=args.seed)
-    cfg = SAESweepConfig(data=data, alphas=args.alphas, ratios=args.ratios, steps=args.steps, batch=args.batch,
-                         lr=args.lr, dead_window=args.dead_window, seed=args.seed)
+    base = SAESweepConfig.load(args.config) if args.config else SAESweepConfig()
+    data = base.data.with_overrides(h=args.h, G=args.G, n_active=args.n_active, decay=args.decay, seed=args.seed)
+    cfg = base.with_overrides(data=data, alphas=args.alphas, ratios=args.ratios, steps=args.steps, batch=args.batch,
+                              lr=args.lr, dead_window=args.dead_window, seed=args.seed)
     result = sae_sweep(cfg, args.out, device=args.device, progress=not args.quiet, resume=not args.no_resume,
                        threads=args.threads)
     return result if args.json else {"out": str(args.out)}
@@ -212,12 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--p", type=_floats, default=None, help="one p or a comma-separated list")
         p.add_argument("--r", type=_floats if name == "sweep" else float, default=None)
         p.add_argument("--out", type=Path, required=True)
-        p.add_argument("--device", default="auto")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps, ...")
+        p.add_argument("--seed", type=int, default=None, help="the first instance's seed (default 0)")
         p.add_argument("--batch", type=int, default=None)
         p.add_argument("--lr", type=float, default=None)
         p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
-        p.add_argument("--kernel", choices=("auto", "dense", "sparse"), default=None,
+        p.add_argument("--kernel", choices=KERNEL_CHOICES, default=None,
                        help="the step kernel (default auto: sparse on the CPU where it measured faster, from n_s = 512 at small p)")
         if name == "sweep":
             p.add_argument("--seeds", type=int, default=1,
@@ -225,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "train":
             p.add_argument("--nd", type=int, default=None)
             p.add_argument("--instances", type=int, default=None)
-            p.add_argument("--config", type=Path, default=None, help="a TrainConfig as JSON or TOML")
+            p.add_argument("--config", type=Path, default=None,
+                           help="a TrainConfig as JSON or TOML; the flags given here override its fields")
             p.add_argument("--resume", action="store_true")
             p.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, default=None)
             p.add_argument("--activation", choices=("relu", "linear"), default=None)
@@ -241,17 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sae", help="sparse autoencoders on toy data: a sweep of L1 x dictionary ratio")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--alphas", type=_floats, default=[0.01, 0.03, 0.1, 0.3, 1.0], help="L1 coefficients")
-    p.add_argument("--ratios", type=_floats, default=[0.5, 1.0, 2.0, 4.0], help="dictionary size / G")
-    p.add_argument("--steps", type=int, default=10_000)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--dead-window", dest="dead_window", type=int, default=500)
-    p.add_argument("--h", type=int, default=256)
-    p.add_argument("--G", type=int, default=512)
-    p.add_argument("--n-active", dest="n_active", type=float, default=5.0)
-    p.add_argument("--decay", type=float, default=0.99)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", type=Path, default=None,
+                   help="an SAESweepConfig as JSON or TOML; the flags given here override its fields")
+    p.add_argument("--alphas", type=_floats, default=None, help="L1 coefficients (default 0.01,0.03,0.1,0.3,1)")
+    p.add_argument("--ratios", type=_floats, default=None, help="dictionary size / G (default 0.5,1,2,4)")
+    p.add_argument("--steps", type=int, default=None, help="default 10000")
+    p.add_argument("--batch", type=int, default=None, help="default 256")
+    p.add_argument("--lr", type=float, default=None, help="default 1e-3")
+    p.add_argument("--dead-window", dest="dead_window", type=int, default=None, help="default 500")
+    p.add_argument("--h", type=int, default=None, help="data dimension (default 256)")
+    p.add_argument("--G", type=int, default=None, help="ground-truth features (default 512)")
+    p.add_argument("--n-active", dest="n_active", type=float, default=None, help="default 5")
+    p.add_argument("--decay", type=float, default=None, help="default 0.99")
+    p.add_argument("--seed", type=int, default=None, help="default 0")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-resume", dest="no_resume", action="store_true")

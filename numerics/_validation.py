@@ -58,7 +58,12 @@ def check_power_of_two(value, name: str) -> int:
     return n
 
 
-def _is_real(value) -> bool:
+def is_int(value) -> bool:
+    """An integer of any integral type (numpy's included), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def is_real(value) -> bool:
     """A real number, not a bool, string, bytes or complex: those are refused, never converted."""
     if isinstance(value, torch.Tensor):
         return value.numel() == 1 and not value.dtype.is_complex and value.dtype != torch.bool
@@ -67,7 +72,7 @@ def _is_real(value) -> bool:
 
 def check_probability(value, name: str = "p") -> float:
     """A scalar probability 0 < value <= 1 (a real number: bools, strings and complex numbers refused)."""
-    if not _is_real(value):
+    if not is_real(value):
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
     v = float(value)
     if not (0.0 < v <= 1.0):  # NaN fails
@@ -77,7 +82,7 @@ def check_probability(value, name: str = "p") -> float:
 
 def check_real(value, name: str, *, low=None, high=None, low_open=False) -> float:
     """A finite float in [low, high] (or (low, high] with low_open); bools, strings, complex refused."""
-    if not _is_real(value):
+    if not is_real(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     v = float(value)
     if not math.isfinite(v):

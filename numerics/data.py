@@ -1,7 +1,11 @@
 r"""Sparse synthetic features and importance weights (paper sec. 2; Toy Models sec. 2).
 
 Each feature is x_i = Bernoulli(p) * Uniform[0, 1], independently. :func:`sample_features` draws one
-uniform per entry and maps it; why that has exactly the right law is proved in its docstring.
+uniform per entry and maps it; why that has exactly the right law is proved in its docstring. The law's
+moments, the gaps sampler's cut-off (``GAPS_MAX_P``) and the seed offsets are :mod:`numerics.law`'s.
+
+One concept, the toy model's data (drawing x, dense or as its on entries, and the importance of each
+feature), so one module of a little over 400 lines.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import scipy.sparse
 import torch
 
 from ._validation import check_int, check_positive
+from .law import GAPS_MAX_P
 
 __all__ = ["sample_features", "sample_instances", "sample_instances_sparse", "SparseFeatures",
            "two_group_importance", "decaying_importance"]
@@ -81,7 +86,8 @@ def sample_features(
     generator, device, dtype : as for :func:`torch.rand`; the sample is made on ``device``.
     out : an optional preallocated tensor of shape (batch, *n_s) to fill (no new memory on hot paths).
     method : "uniform" (the map above, one uniform per entry), "gaps" (below) or "auto": "gaps" for a
-        scalar p <= 0.25 on the CPU, where it is several times faster, "uniform" otherwise.
+        scalar p <= :data:`numerics.law.GAPS_MAX_P` (0.25) on the CPU, where it is several times faster,
+        "uniform" otherwise.
 
     **The "gaps" method** draws only what is random in a sparse sample. In the flattened sample the
     entries that are on form a Bernoulli(p) process, whose gaps G (the number of off entries before the
@@ -107,7 +113,7 @@ def sample_features(
         raise ValueError(f"method must be 'auto', 'uniform' or 'gaps', got {method!r}")
     on_cpu = torch.device(device if device is not None else "cpu").type == "cpu"
     if method == "auto":
-        method = "gaps" if (isinstance(pv, float) and pv <= 0.25 and on_cpu) else "uniform"
+        method = "gaps" if (isinstance(pv, float) and pv <= GAPS_MAX_P and on_cpu) else "uniform"
     if method == "gaps":
         if not isinstance(pv, float):
             raise ValueError("method 'gaps' needs a scalar p")
@@ -285,22 +291,22 @@ def sample_instances(out: torch.Tensor, ps, generators) -> torch.Tensor:
     """Fill ``out`` (K, batch, n_s) with instance k's features from ``generators[k]`` and ``ps[k]``.
 
     Instance k's values depend only on its own generator and p (so K models sampled together see what
-    each would see alone). On the CPU with every p <= 0.25 the gaps method runs for all instances at
-    once; otherwise each instance is drawn by :func:`sample_features`. A generator is a torch.Generator,
+    each would see alone). On the CPU with every p <= GAPS_MAX_P (0.25) the gaps method runs for all
+    instances at once; otherwise each instance is drawn by :func:`sample_features`. A generator is a torch.Generator,
     or for the gaps method also a ``numpy.random.Generator`` (a persistent stream that draws the uniforms
     itself, the fastest way for many small instances).
     """
     K = out.shape[0]
     if len(ps) != K or len(generators) != K:
         raise ValueError(f"ps and generators must have one entry per instance ({K})")
-    if out.device.type == "cpu" and out.is_contiguous() and all(0.0 < p <= 0.25 for p in ps):
+    if out.device.type == "cpu" and out.is_contiguous() and all(0.0 < p <= GAPS_MAX_P for p in ps):
         _fill_gaps_rows(out.view(K, -1), [float(p) for p in ps], list(generators))
         return out
     for k in range(K):
         if isinstance(generators[k], np.random.Generator):
-            if not (out.device.type == "cpu" and out[k].is_contiguous() and 0.0 < ps[k] <= 0.25):
-                raise ValueError("a numpy generator needs the gaps method: a contiguous CPU out and p <= 0.25, "
-                                 f"got p = {ps[k]!r} on {out.device}")
+            if not (out.device.type == "cpu" and out[k].is_contiguous() and 0.0 < ps[k] <= GAPS_MAX_P):
+                raise ValueError(f"a numpy generator needs the gaps method: a contiguous CPU out and "
+                                 f"p <= {GAPS_MAX_P}, got p = {ps[k]!r} on {out.device}")
             _fill_gaps_rows(out[k].view(1, -1), [float(ps[k])], [generators[k]])
         else:
             sample_features(out.shape[1], out.shape[2:], ps[k], generator=generators[k], out=out[k])
@@ -368,8 +374,8 @@ def sample_instances_sparse(shape, ps, generators, *, dtype: torch.dtype = torch
     """Instance k's features (K, batch, n_s) from ``generators[k]`` (torch or numpy) and ``ps[k]``, as
     :class:`SparseFeatures`.
 
-    The same draws as :func:`sample_instances` on the CPU with every p <= 0.25 (the gaps method): for the
-    same generator states, ``sample_instances_sparse(...).to_dense()`` equals what it writes. Nothing
+    The same draws as :func:`sample_instances` on the CPU with every p <= GAPS_MAX_P (0.25; the gaps
+    method): for the same generator states, ``sample_instances_sparse(...).to_dense()`` equals what it writes. Nothing
     dense is made, so the cost grows with the number of on entries, about p K batch n_s.
     """
     if len(shape) != 3:
@@ -377,8 +383,8 @@ def sample_instances_sparse(shape, ps, generators, *, dtype: torch.dtype = torch
     K, batch, n_s = (check_int(d, name, low=1) for d, name in zip(shape, ("instances", "batch", "n_s")))
     if len(ps) != K or len(generators) != K:
         raise ValueError(f"ps and generators must have one entry per instance ({K})")
-    if not all(0.0 < p <= 0.25 for p in ps):
-        raise ValueError(f"every p must be in (0, 0.25] for sparse samples, got {list(ps)}")
+    if not all(0.0 < p <= GAPS_MAX_P for p in ps):
+        raise ValueError(f"every p must be in (0, {GAPS_MAX_P}] for sparse samples, got {list(ps)}")
     if batch * n_s >= 1 << 31:
         raise ValueError(f"batch * n_s must be below 2^31 for sparse samples, got {batch * n_s}")
     if dtype not in (torch.float32, torch.float64):

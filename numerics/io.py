@@ -18,7 +18,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "write_json", "read_json", "save_weights", "load_weights"]
+__all__ = ["atomic_write_bytes", "atomic_write_text", "to_json_value", "dumps", "write_json", "read_json", "save_weights",
+           "load_weights"]
 
 
 @contextlib.contextmanager
@@ -56,23 +57,31 @@ def atomic_write_text(path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def _jsonable(obj):
+def to_json_value(obj):
+    """``obj`` as plain JSON values: the toolkit's one JSON encoder. Tensors and numpy arrays become lists,
+    numpy scalars numbers, tuples lists, and every non-finite number (NaN, +-infinity) null, since JSON has
+    none of them. (theory keeps a copy for its command line: it does not import numerics.)"""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): to_json_value(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [to_json_value(v) for v in obj]
     if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.detach().cpu().tolist())
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return _jsonable(obj.item())
+        return to_json_value(obj.detach().cpu().tolist())
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays and scalars
+        return to_json_value(obj.tolist())
     if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else (1e308 if obj > 0 else -1e308)
+        return None
     return obj
 
 
+def dumps(obj, **kw) -> str:
+    """JSON text of ``obj`` through :func:`to_json_value` (strict: never a NaN or Infinity token)."""
+    return json.dumps(to_json_value(obj), allow_nan=False, **kw)
+
+
 def write_json(path, obj) -> Path:
-    """Write ``obj`` as indented JSON, atomically (tensors and numpy scalars become lists and floats)."""
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
+    """Write ``obj`` as indented JSON, atomically (through :func:`to_json_value`)."""
+    return atomic_write_text(path, dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path):

@@ -134,15 +134,6 @@ class ToyModel(nn.Module):
         out = torch.baddbmm(self.bias(), h, self.out_weight().transpose(1, 2))  # (K, batch, n_s)
         return torch.relu(out) if self.activation == "relu" else out
 
-    def instance_tensors(self, k: int) -> dict[str, Tensor]:
-        """The weights of instance k (W_in, W_out, b, W), detached CPU float32 copies."""
-        with torch.no_grad():
-            return {
-                "W_in": self.W_in[k].detach().cpu().clone(),
-                "W_out": self.out_weight()[k].detach().cpu().clone(),
-                "b": self.bias()[k, 0].detach().cpu().clone(),
-            }
-
 
 def feature_dimensionality(W_in: Tensor) -> Tensor:
     r"""Toy Models' feature dimensionality D_i = ||W_i||^2 / sum_j (\hat W_i . W_j)^2 of each feature.

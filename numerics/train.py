@@ -1,5 +1,8 @@
 r"""Training toy models: fresh data every step, Adam, the paper's stopping rule, atomic checkpoints.
 
+One concept in one module (hence its length): a run of packed toy-model instances, from its folder to its
+files, with the trainer's state and its checkpoints.
+
 A run directory holds
 
 - ``config.json``   the :class:`~numerics.config.TrainConfig`;
@@ -25,7 +28,6 @@ from __future__ import annotations
 import csv
 import io as _io
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +37,16 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import TrainConfig
-from .data import decaying_importance, sample_instances, sample_instances_sparse, two_group_importance
+from .core import MeanSE, WindowRule, make_adam
+from .data import decaying_importance, sample_instances, two_group_importance
 from .io import atomic_write_text, load_weights, read_json, save_weights, write_json
+from .kernels import KERNELS, StepKernel, choose_kernel
+from .law import DATA_SEED_OFFSET, EVAL_SEED_OFFSET, GAPS_MAX_P
 from ._validation import resolve_device
 from .toy import ToyModel
 
 __all__ = ["train", "load_run", "resolve_device", "Run", "importance_weights", "StepKernel", "Trainer",
-           "choose_kernel"]
-
-_DATA_SEED_OFFSET = 0x5EED_0000_0001  # data generators are seeded apart from the initialisation
-_EVAL_SEED_OFFSET = 0xE7A1_0000_0001
+           "choose_kernel", "evaluate"]
 
 
 def importance_weights(config: TrainConfig, device=None, dtype=torch.float32) -> torch.Tensor | None:
@@ -76,116 +78,6 @@ class Run:
     path: Path
 
 
-class StepKernel:
-    """One training step's loss and gradients, by hand, into preallocated buffers (no autograd).
-
-    Why by hand: autograd allocates a fresh (K, batch, n_s) tensor for every intermediate of every
-    step, and on this kind of CPU fresh memory costs page faults (~2 GB/s); the elementwise work then
-    rivals the matmuls. Written out, a step is five batched matmuls and a handful of in-place passes.
-    With N = batch * n_s, z = x W_in^T W_out^T + b, f = act(z), e = f - x and M the importance:
-
-        L_k = N^-1 sum M e^2,  g = dL/dz = 2 N^-1 M e act'(z),
-        dL/db = sum_batch g,  dL/dW_out = g^T h,  dL/dh = g W_out,  dL/dW_in^T = x^T dL/dh (+ g^T h tied).
-
-    ``sparse=True`` takes the batch as :class:`~numerics.data.SparseFeatures` (CPU): the two products with x,
-    h = x W_in^T and x^T dL/dh, run as sparse-dense products over its ~p batch n_s entries, and
-    e = f - x is f with the entries of x subtracted where they are. The three other products are dense
-    whatever x is. ``tests/test_train.py`` checks both kernels' gradients against autograd for every
-    model variant.
-    """
-
-    def __init__(self, model: ToyModel, batch: int, importance: torch.Tensor | None, sparse: bool = False):
-        self.model = model
-        self.sparse = bool(sparse)
-        K, n_s, n_d = model.instances, model.n_s, model.n_d
-        w = model.W_in
-        kw = dict(device=w.device, dtype=w.dtype)
-        self.h = torch.empty(K, batch, n_d, **kw)
-        self.z = torch.empty(K, batch, n_s, **kw)  # pre-activation, then act(z), then e, then dL/dz / scale
-        self.e = None if self.sparse else torch.empty(K, batch, n_s, **kw)  # dense: f - x, then dL/dz / scale
-        self.gh = torch.empty(K, batch, n_d, **kw)
-        self.ones = torch.ones(K, 1, batch, **kw)  # sums over the batch as a matmul (fast, unlike a
-        # strided reduction)
-        self.sqrt_importance = None if importance is None else importance.sqrt()
-        self.scale = 2.0 / (batch * n_s)
-        self.n = batch * n_s
-        for p in model.parameters():
-            p.grad = torch.zeros_like(p)  # the parameter's own layout (W_in is feature-major)
-
-    def __call__(self, x) -> torch.Tensor:
-        """Fill the parameters' .grad for the batch x (K, batch, n_s); return the (K,) losses.
-
-        x is a dense tensor, or :class:`~numerics.data.SparseFeatures` when the kernel is sparse.
-        """
-        m = self.model
-        K = m.instances
-        W_inT, W_out = m.W_in.detach().transpose(1, 2), m.out_weight().detach()  # (K, n_s, n_d) both
-        h, gh = self.h, self.gh
-        gW_inT = m.W_in.grad.transpose(1, 2)  # (K, n_s, n_d), contiguous
-        if self.sparse:
-            for k in range(K):
-                h[k].addmm_(x.rows[k], W_inT[k], beta=0.0)  # into h (torch.mm would zero a fresh one and copy)
-        else:
-            torch.bmm(x, W_inT, out=h)
-        z = self.z
-        torch.baddbmm(m.bias().detach(), h, W_out.transpose(1, 2), out=z)
-        relu = m.activation == "relu"
-        if relu:
-            z.clamp_min_(0.0)  # f; f > 0 exactly where the pre-activation is > 0
-        if self.sparse:
-            e = z
-            flat = e.view(-1)
-            f_on = flat.index_select(0, x.positions)
-            flat.index_copy_(0, x.positions, f_on - x.values)  # e = f - x: x is zero elsewhere
-        else:
-            e = self.e
-            torch.sub(z, x, out=e)
-        if self.sqrt_importance is not None:
-            e.mul_(self.sqrt_importance)
-        losses = torch.linalg.vector_norm(e.view(K, -1), dim=1).square_().div_(self.n)  # N^-1 sum M e^2
-        if self.sqrt_importance is not None:
-            e.mul_(self.sqrt_importance)  # M e
-        if relu:  # M e [f > 0]
-            if self.sparse:  # off the entries of x, e = f, already 0 where f = 0
-                flat.index_fill_(0, x.positions[f_on == 0], 0.0)
-            else:
-                torch.ops.aten.threshold_backward.grad_input(e, z, 0.0, grad_input=e)
-        if m.has_bias:
-            torch.baddbmm(m.b.grad, self.ones, e, beta=0.0, alpha=self.scale, out=m.b.grad)
-        torch.baddbmm(gh, e, W_out, beta=0.0, alpha=self.scale, out=gh)  # dL/dh
-        if self.sparse:
-            for k in range(K):
-                gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
-        else:
-            torch.bmm(x.transpose(1, 2), gh, out=gW_inT)
-        if m.tied:
-            gW_inT.baddbmm_(e.transpose(1, 2), h, alpha=self.scale)  # + g^T h
-        else:
-            torch.baddbmm(m.W_out.grad, e.transpose(1, 2), h, beta=0.0, alpha=self.scale, out=m.W_out.grad)
-        return losses
-
-
-# "auto" picks the sparse kernel from n_s features up to p, for each (n_s, p) here: where it measured
-# faster than dense on the 2-core CPU (benchmarks/README.md). At n_s = 512: 1.08-1.18x at p <= 0.05, even
-# at 0.075; at 1024: 1.14x at p = 0.075, even at 0.1, slower at 0.15; below 512, slower.
-SPARSE_WHERE = ((512, 0.05), (1024, 0.075))
-
-
-def choose_kernel(config: TrainConfig, device: torch.device) -> str:
-    """The step kernel a run uses, "dense" or "sparse": ``config.kernel``, or for "auto" sparse on the CPU
-    when n_s >= n and every p <= p_max for some (n, p_max) in SPARSE_WHERE (where it measured faster),
-    else dense."""
-    if config.kernel == "sparse":
-        if device.type != "cpu":
-            raise ValueError(f"kernel 'sparse' runs on the CPU, but device {config.device!r} is {device}")
-        return "sparse"
-    if config.kernel == "dense":
-        return "dense"
-    p = max(config.p_list)
-    fast = any(config.n_s >= n and p <= p_max for n, p_max in SPARSE_WHERE)
-    return "sparse" if device.type == "cpu" and fast else "dense"
-
-
 def _memory_order(p: torch.nn.Parameter) -> tuple[torch.nn.Parameter, tuple[int, ...]]:
     """p as a leaf whose dimensions run in memory order, and the permutation that makes it.
 
@@ -206,13 +98,8 @@ def _memory_order(p: torch.nn.Parameter) -> tuple[torch.nn.Parameter, tuple[int,
     return alias, order
 
 
-def _adam(params, lr: float) -> torch.optim.Optimizer:
-    """torch's Adam, fused (one kernel for all parameters) where this torch build supports it."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
+#: torch's Adam, fused where the build supports it (kept under this name for numerics.sae's import)
+_adam = make_adam
 
 
 class Trainer:
@@ -232,9 +119,9 @@ class Trainer:
         self.p = config.p_list
         # instance k's data: on the CPU with p <= 0.25 (the gaps sampler, either kernel) one persistent numpy
         # PCG64 stream, else a torch generator on the device; either way a function of its own seed and p
-        self.gens = [np.random.Generator(np.random.PCG64(s + _DATA_SEED_OFFSET))
-                     if device.type == "cpu" and p <= 0.25
-                     else torch.Generator(device=device).manual_seed(s + _DATA_SEED_OFFSET)
+        self.gens = [np.random.Generator(np.random.PCG64(s + DATA_SEED_OFFSET))
+                     if device.type == "cpu" and p <= GAPS_MAX_P
+                     else torch.Generator(device=device).manual_seed(s + DATA_SEED_OFFSET)
                      for s, p in zip(config.seeds, self.p)]
         self.step = 0
         self.curve: list[list[float]] = []  # one row of K window means per window
@@ -247,19 +134,17 @@ class Trainer:
         self.importance = importance_weights(config, device, dtype)
         self.kernel_name = choose_kernel(config, device)
         self.shape = (config.instances, config.batch, config.n_s)
-        self.x = None if self.kernel_name == "sparse" else torch.empty(self.shape, device=device, dtype=dtype)  # reused
-        self.kernel = StepKernel(self.model, config.batch, self.importance, sparse=self.kernel_name == "sparse")
+        self.kernel = KERNELS[self.kernel_name](self.model, config.batch, self.importance)
+        self.x = self.kernel.buffer(self.shape, device, dtype)  # the reused batch (None: drawn afresh)
         # Adam steps each parameter through a contiguous alias of its memory (W_in is feature-major);
         # made after the kernel has given every parameter its .grad
         self.opt_params = {name: _memory_order(p) for name, p in self.model.named_parameters()}
         self.opt = _adam([a for a, _ in self.opt_params.values()], config.learning_rate)
 
     def sample(self):
-        """A fresh batch, instance k from its own generator with its own p: the dense buffer refilled, or
-        :class:`~numerics.data.SparseFeatures` for the sparse kernel (the same draws either way)."""
-        if self.kernel_name == "sparse":
-            return sample_instances_sparse(self.shape, self.p, self.gens, dtype=self.model.W_in.dtype)
-        return sample_instances(self.x, self.p, self.gens)
+        """A fresh batch, instance k from its own generator with its own p, in the form the kernel takes (the
+        dense buffer refilled, or :class:`~numerics.data.SparseFeatures`: the same draws either way)."""
+        return self.kernel.draw(self.x, self.p, self.gens)
 
     def train_step(self) -> torch.Tensor:
         """One training step of every instance; returns the (K,) losses of the batch (on the device)."""
@@ -412,26 +297,21 @@ def evaluate(model: ToyModel, p: list[float], batches: int, batch: int, seeds: l
     """Held-out loss of every instance with its standard error (over ``batches`` x ``batch`` samples).
 
     The per-sample loss (mean over features) is averaged; the standard error is its standard deviation
-    over samples / sqrt(samples). Data come from generators seeded apart from training.
+    over samples / sqrt(samples) (:class:`~numerics.core.MeanSE`). Data come from generators seeded apart
+    from training.
     """
     p_dev = next(model.parameters())
     K, n_s = model.instances, model.n_s
-    gens = [torch.Generator(device=p_dev.device).manual_seed(s + _EVAL_SEED_OFFSET) for s in seeds]
+    gens = [torch.Generator(device=p_dev.device).manual_seed(s + EVAL_SEED_OFFSET) for s in seeds]
     x = torch.empty(K, batch, n_s, device=p_dev.device, dtype=p_dev.dtype)
-    s1 = torch.zeros(K, dtype=torch.float64, device=p_dev.device)
-    s2 = torch.zeros_like(s1)
+    acc = MeanSE()
     for _ in range(batches):
         sample_instances(x, p, gens)
         err = (x - model(x)) ** 2
         if importance is not None:
             err = err * importance
-        per_sample = err.mean(-1).double()  # (K, batch)
-        s1 += per_sample.sum(-1)
-        s2 += (per_sample**2).sum(-1)
-    n = batches * batch
-    mean = s1 / n
-    var = (s2 / n - mean**2).clamp_min(0) * n / max(n - 1, 1)
-    return mean.tolist(), (var / n).sqrt().tolist()
+        acc.add(err.mean(-1))  # the per-sample losses, (K, batch)
+    return acc.result()
 
 
 def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = True, callback=None) -> Run:
@@ -473,7 +353,8 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
 
     K, n_s, B, W = config.instances, config.n_s, config.batch, config.window
     p, imp = st.p, st.importance
-    window_losses = torch.zeros(W, K, device=device, dtype=torch.float64)
+    rule = WindowRule(K, W, device=device, min_steps=config.min_steps, enabled=config.stop_rule)
+    rule.step, rule.curve = st.step, st.curve  # resumed: the trainer's step and curve (checkpointed)
     model = st.model
 
     t0 = time.perf_counter()
@@ -481,20 +362,13 @@ def train(config: TrainConfig, out_dir, resume: bool = False, progress: bool = T
     bar = tqdm(total=config.max_steps, initial=st.step, disable=not progress, unit="step", dynamic_ncols=True,
                desc=f"train n_s={n_s} n_d={config.n_d} K={K}")
     while st.step < config.max_steps and any(st.active):
-        slot = st.step % W
-        window_losses[slot] = st.train_step()  # (K,) losses; each instance's gradient is its own
+        rule.record(st.train_step())  # (K,) losses; each instance's gradient is its own
         bar.update(1)
-        if st.step % W == 0:  # the only host synchronisation: once per window
-            means = window_losses.mean(0).tolist()
-            st.curve.append(means)
-            for k in range(K):  # a diverged instance stops here; the others go on
-                if st.active[k] and not math.isfinite(means[k]):
-                    st.freeze(k)
-                    st.diverged[k] = True
-            if config.stop_rule and len(st.curve) >= 2 and st.step >= config.min_steps:
-                for k in range(K):
-                    if st.active[k] and st.curve[-1][k] >= st.curve[-2][k]:
-                        st.freeze(k)
+        if rule.window_done:  # the only host synchronisation: once per window
+            means, stop, diverged = rule.close([k for k in range(K) if st.active[k]])
+            for k in stop:  # a diverged instance stops here; the others go on
+                st.freeze(k)
+                st.diverged[k] = k in diverged
             bar.set_postfix(loss=f"{sum(means) / K:.3g}", active=sum(st.active))
             if callback is not None:
                 callback({"step": st.step, "losses": list(means), "instances": list(range(K)),

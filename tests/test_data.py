@@ -282,3 +282,36 @@ class TestSampleInstances:
         n = x.size
         assert abs(np.mean(x == 0) - (1 - p)) <= 5 * math.sqrt(p * (1 - p) / n)
         assert scipy.stats.kstest(x[x > 0], "uniform").pvalue > 1e-3
+
+
+class TestLawModule:
+    """numerics.law is the data law's one home in numerics; its closed forms are theory's, copied."""
+
+    @pytest.mark.parametrize("p", [1e-6, 0.01, 0.05, 0.25, 0.5, 0.9, 1.0])
+    def test_moments_equal_theory(self, p):
+        import theory
+        from numerics import law
+
+        ref = theory.feature_moments(p)
+        assert law.feature_mean(p) == ref.mean
+        assert law.feature_var(p) == ref.variance
+
+    def test_moments_equal_theory_on_tensors_and_arrays(self):
+        import theory
+        from numerics import law
+
+        ps = np.array([0.003, 0.1, 0.3, 0.75, 1.0])
+        ref = theory.feature_moments(ps)
+        np.testing.assert_array_equal(law.feature_mean(ps), ref.mean)
+        np.testing.assert_array_equal(law.feature_var(ps), ref.variance)
+        t = torch.from_numpy(ps)
+        np.testing.assert_array_equal(law.feature_var(t).numpy(), ref.variance)
+
+    def test_samplers_use_the_cutoff(self):
+        from numerics import law
+        from numerics.data import sample_instances_sparse
+
+        assert law.GAPS_MAX_P == 0.25
+        sample_instances_sparse((1, 4, 8), [law.GAPS_MAX_P], [torch.Generator().manual_seed(0)])
+        with pytest.raises(ValueError, match=r"\(0, 0.25\]"):
+            sample_instances_sparse((1, 4, 8), [law.GAPS_MAX_P * 1.001], [torch.Generator().manual_seed(0)])

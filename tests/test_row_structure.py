@@ -3,6 +3,7 @@ rows that pair up. Checked against hand-built matrices (antipodal pairs, pairs w
 hand-computed 3 x 3), against Persian rugs computed independently from theory.rug_first_row, and for
 equivariance under permutations of the features."""
 
+import importlib
 import math
 
 import numpy as np
@@ -13,6 +14,9 @@ import numerics
 import numerics.symmetry as symmetry
 import theory
 from numerics import RugOperator, choose_columns, row_structure, rug_matrix
+
+# the module (numerics.row_structure, the attribute, is the function of the same name)
+_module = importlib.import_module("numerics.row_structure")
 
 
 def _pairs(n_pairs: int, a: float = 1.0) -> np.ndarray:
@@ -160,7 +164,7 @@ class TestEquivariance:
         for other in (row_structure(torch.from_numpy(W)), row_structure(W.astype(np.float64))):
             np.testing.assert_array_equal(other.partner, ref.partner)
             np.testing.assert_allclose(other.top1_share, ref.top1_share, rtol=1e-12)
-        monkeypatch.setattr(symmetry, "_BLOCK", 7 * 50)  # seven rows per block, the last block short
+        monkeypatch.setattr(_module, "_BLOCK", 7 * 50)  # seven rows per block, the last block short
         blocked = row_structure(W)
         np.testing.assert_array_equal(blocked.partner, ref.partner)
         np.testing.assert_allclose(blocked.top2_share, ref.top2_share, rtol=1e-12)
@@ -179,6 +183,9 @@ class TestOutput:
 
     def test_exported(self):
         assert numerics.row_structure is row_structure and numerics.RowStructure.__doc__
+        # its home is numerics.row_structure; numerics.symmetry re-exports it
+        assert _module.row_structure is row_structure and _module.RowStructure is numerics.RowStructure
+        assert symmetry.row_structure is row_structure and symmetry.RowStructure is numerics.RowStructure
 
 
 class TestValidation:

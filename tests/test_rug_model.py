@@ -1,4 +1,5 @@
-"""Tests of numerics.rug_model: the Persian Rug model, the exact pair objective, and fit_rug.
+"""Tests of numerics.rug_model, .objectives and .rug_fit: the Persian Rug model, the exact pair objective,
+fit_rug and RugFitConfig.
 
 References used here are independent of the code under test: the dense rug is built from
 scipy.linalg.hadamard, the pair objective is recomputed directly in numpy, the optimum is checked
@@ -21,8 +22,10 @@ from numerics.rug_model import (
     PairLoss,
     PersianRugModel,
     RugFit,
+    RugFitConfig,
     RugFits,
     fit_rug,
+    fit_rug_config,
     heldout_loss,
     resolve_device,
     rug_interference,
@@ -318,6 +321,32 @@ class TestSampling:
 # ---------------------------------------------------------------------------------------------------
 
 
+#: one bad argument of fit_rug (or field of RugFitConfig) each, and the name its ValueError must carry
+BAD_ARGUMENTS = pytest.mark.parametrize("kwargs, name", [
+    ({"n_s": 1000}, "n_s"),
+    ({"r": 0.0}, "r"),
+    ({"r": 1.5}, "r"),
+    ({"r": 1e-4}, "r"),
+    ({"r": "a"}, "r"),
+    ({"p": 0.0}, "p"),
+    ({"p": 1.2}, "p"),
+    ({"method": "sgd"}, "method"),
+    ({"seed": -1}, "seed"),
+    ({"seed": 1.5}, "seed"),
+    ({"S": [0, 1]}, "S"),
+    ({"n_samples": 0}, "n_samples"),
+    ({"n_eval": 1}, "n_eval"),
+    ({"n_restarts": 0}, "n_restarts"),
+    ({"batch": 0}, "batch"),
+    ({"lr": -0.1}, "lr"),
+    ({"lr": float("inf")}, "lr"),
+    ({"max_steps": 0}, "max_steps"),
+    ({"window": 0}, "window"),
+    ({"device": "tpu"}, "device"),
+    ({"chunk_elems": 0}, "chunk_elems"),
+])
+
+
 @pytest.fixture(scope="module")
 def fit1024():
     return fit_rug(1024, R, P, method="fit", seed=0, progress=False)
@@ -411,29 +440,7 @@ class TestFitRug:
         losses = [r["window_loss"] for r in t.restarts]
         assert t.in_sample_loss == min(losses) and t.steps == t.restarts[int(np.argmin(losses))]["steps"]
 
-    @pytest.mark.parametrize("kwargs, name", [
-        ({"n_s": 1000}, "n_s"),
-        ({"r": 0.0}, "r"),
-        ({"r": 1.5}, "r"),
-        ({"r": 1e-4}, "r"),
-        ({"r": "a"}, "r"),
-        ({"p": 0.0}, "p"),
-        ({"p": 1.2}, "p"),
-        ({"method": "sgd"}, "method"),
-        ({"seed": -1}, "seed"),
-        ({"seed": 1.5}, "seed"),
-        ({"S": [0, 1]}, "S"),
-        ({"n_samples": 0}, "n_samples"),
-        ({"n_eval": 1}, "n_eval"),
-        ({"n_restarts": 0}, "n_restarts"),
-        ({"batch": 0}, "batch"),
-        ({"lr": -0.1}, "lr"),
-        ({"lr": float("inf")}, "lr"),
-        ({"max_steps": 0}, "max_steps"),
-        ({"window": 0}, "window"),
-        ({"device": "tpu"}, "device"),
-        ({"chunk_elems": 0}, "chunk_elems"),
-    ])
+    @BAD_ARGUMENTS
     def test_bad_input(self, kwargs, name):
         args = {"n_s": 64, "r": 0.25, "p": 0.1, **kwargs}
         with pytest.raises(ValueError, match=name):
@@ -449,6 +456,91 @@ class TestFitRug:
             sample_pairs("rug", P, 4)
         with pytest.raises(ValueError, match="p"):
             sample_pairs(rug, 0.0, 4)
+
+
+class TestRugFitConfig:
+    """RugFitConfig holds fit_rug's arguments (but progress), checks them with fit_rug's messages, round-trips
+    through JSON and TOML, and fit_rug_config reruns a saved one to the same result."""
+
+    KW = dict(method="both", seed=5, n_restarts=2, max_steps=40, window=10, n_samples=64, n_eval=16)
+
+    @staticmethod
+    def _timeless(d):
+        for k in ("fit", "train"):
+            d[k].pop("seconds")
+        return d
+
+    def test_fields_are_fit_rugs_arguments(self):
+        import dataclasses
+        import inspect
+
+        args = [n for n in inspect.signature(fit_rug).parameters if n != "progress"]
+        assert [f.name for f in dataclasses.fields(RugFitConfig)] == args
+        for f in dataclasses.fields(RugFitConfig):
+            if f.default is not dataclasses.MISSING:
+                assert inspect.signature(fit_rug).parameters[f.name].default == f.default, f.name
+
+    @pytest.mark.parametrize("suffix", [".json", ".toml"])
+    def test_saved_config_reruns_to_the_same_fit(self, tmp_path, suffix):
+        S = [int(v) for v in choose_columns(128, 64, seed=3)]
+        config = RugFitConfig(n_s=128, r=0.5, p=0.1, S=S[::-1], **self.KW)
+        assert config.S == S and config.n_d == 64  # sorted, as choose_columns gives them
+        config.save(tmp_path / f"fit{suffix}")
+        loaded = RugFitConfig.load(tmp_path / f"fit{suffix}")
+        assert loaded == config and loaded.to_dict() == config.to_dict()
+        ref = fit_rug(128, 0.5, 0.1, S=torch.tensor(S), progress=False, **self.KW)
+        again = fit_rug_config(loaded, progress=False)
+        assert self._timeless(again.as_dict(include_S=True)) == self._timeless(ref.as_dict(include_S=True))
+
+    def test_defaults_stay_unresolved_and_overrides_apply(self):
+        config = RugFitConfig(n_s=64, r=0.25, p=0.05)
+        assert (config.n_samples, config.n_eval, config.lr, config.chunk_elems, config.seed) == (None,) * 5
+        other = config.with_overrides(n_s=256, method="fit", device=None)
+        assert (other.n_s, other.method, other.device, other.r) == (256, "fit", "auto", 0.25)
+        assert RugFitConfig.from_dict(other.to_dict()) == other
+
+    def test_normalises_to_plain_values(self):
+        config = RugFitConfig(n_s=np.int64(64), r=np.float32(0.25), p=np.float64(0.1), seed=np.int64(2),
+                              lr=np.float32(0.5), device=torch.device("cpu"), n_eval=4.0)
+        d = config.to_dict()
+        assert (type(d["n_s"]), type(d["r"]), type(d["p"]), type(d["seed"]), type(d["lr"])) == (
+            int, float, float, int, float)
+        assert d["device"] == "cpu" and d["n_eval"] == 4 and type(d["n_eval"]) is int
+
+    def test_torch_device_argument_still_runs(self):
+        f = fit_rug(64, 0.5, 0.1, method="fit", seed=1, n_samples=8, n_eval=4, device=torch.device("cpu"),
+                    progress=False)
+        assert f.device == "cpu"
+
+    @BAD_ARGUMENTS
+    def test_bad_field(self, kwargs, name):
+        args = {"n_s": 64, "r": 0.25, "p": 0.1, **kwargs}
+        with pytest.raises(ValueError, match=rf"^{name}\b"):  # the message starts with the field's name
+            RugFitConfig(**args)
+
+    def test_bad_file_and_config(self, tmp_path):
+        path = tmp_path / "fit.json"
+        path.write_text('{"n_s": 64, "r": 0.25, "p": 0.1, "progress": false}')
+        with pytest.raises(ValueError, match="progress"):
+            RugFitConfig.load(path)
+        with pytest.raises(ValueError, match="config"):
+            fit_rug_config({"n_s": 64, "r": 0.25, "p": 0.1})
+        config = RugFitConfig(n_s=64, r=0.25, p=0.1)
+        config.window = 0  # changed after it was made: checked again before it runs
+        with pytest.raises(ValueError, match="window"):
+            fit_rug_config(config, progress=False)
+
+    def test_homes_and_exports(self):
+        import numerics
+        import numerics.objectives
+        import numerics.rug_fit
+        import numerics.rug_model
+
+        assert numerics.RugFitConfig is RugFitConfig is numerics.rug_fit.RugFitConfig and RugFitConfig.__doc__
+        assert numerics.fit_rug_config is fit_rug_config is numerics.rug_model.fit_rug_config
+        assert numerics.fit_rug is fit_rug is numerics.rug_fit.fit_rug
+        assert numerics.PairLoss is PairLoss is numerics.objectives.PairLoss
+        assert "RugFitConfig" in numerics.__all__
 
 
 @pytest.mark.slow

@@ -530,7 +530,7 @@ def test_sweep_writes_results_and_resumes(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("retrained a finished cell")
 
-    monkeypatch.setattr(sae, "train_sae", boom)
+    monkeypatch.setattr(sae.sweep, "train_sae", boom)  # where sae_sweep looks it up
     again = sae_sweep(cfg, tmp_path, device="cpu", progress=False, plots=False)
     assert again["grids"]["mmcs"] == g["mmcs"]
     assert np.allclose(np.array(again["grids"]["mmcs_larger"], dtype=float),

@@ -13,6 +13,7 @@ import torch
 
 from numerics import ToyModel, TrainConfig, load_run, sample_features, train
 from numerics.io import load_weights
+from numerics.kernels import KERNELS
 
 
 def var_x(p):
@@ -158,7 +159,7 @@ class TestTraining:
         assert run.metrics["kernel"] == "sparse"
 
     def test_kernel_choice(self):
-        from numerics.train import SPARSE_WHERE, choose_kernel
+        from numerics.kernels import SPARSE_WHERE, choose_kernel
 
         cpu, cuda = torch.device("cpu"), torch.device("cuda")
         assert SPARSE_WHERE == tuple(sorted(SPARSE_WHERE))  # more features: sparse up to a larger p
@@ -242,10 +243,11 @@ class TestStepKernel:
     @pytest.mark.parametrize("tied", [False, True])
     @pytest.mark.parametrize("bias", [False, True])
     @pytest.mark.parametrize("importance", [False, True])
-    @pytest.mark.parametrize("sparse", [False, True])
-    def test_gradients_match_autograd(self, activation, tied, bias, importance, sparse):
+    @pytest.mark.parametrize("kernel", list(KERNELS))
+    def test_gradients_match_autograd(self, activation, tied, bias, importance, kernel):
         from numerics.data import sample_instances_sparse
-        from numerics.train import StepKernel
+
+        sparse = kernel == "sparse"
 
         torch.manual_seed(0)
         K, B, n_s, n_d = 3, 17, 12, 5
@@ -268,8 +270,8 @@ class TestStepKernel:
         ref_grads = torch.autograd.grad(ref_loss.sum(), list(m.parameters()))
         if bias and activation == "relu":  # the masked case is exercised: an entry of x where f = 0
             assert ((x > 0) & (m(x) == 0)).any()
-        kernel = StepKernel(m, B, M, sparse=sparse)
-        loss = kernel(batch)
+        step = KERNELS[kernel](m, B, M)
+        loss = step(batch)
         assert torch.allclose(loss, ref_loss.detach(), rtol=1e-12, atol=0)
         for p, g in zip(m.parameters(), ref_grads):
             assert torch.allclose(p.grad, g, rtol=1e-10, atol=1e-14)

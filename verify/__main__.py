@@ -24,6 +24,8 @@ def _main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("report", help="run the comparisons and write the report")
     p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    p.add_argument("--config", type=Path, default=None,
+                   help="a Profile as TOML or JSON (in place of --profile); the flags given here override it")
     p.add_argument("--out", type=Path, default=Path("report"))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--only", default=None, help="comma-separated stages to run (default: all)")
@@ -109,24 +111,14 @@ def _main(argv=None) -> int:
     try:
         only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
         redo = [s.strip() for s in args.redo.split(",") if s.strip()] if args.redo else ()
-        import dataclasses
+        from .profiles import Profile, get_profile
 
-        from .profiles import get_profile
-
-        profile = get_profile(args.profile)
+        profile = Profile.load(args.config) if args.config else get_profile(args.profile)
         overrides = {k: v for k, v in (("max_steps", args.max_steps), ("lr_factor", args.lr_factor),
                                        ("min_steps", args.min_steps), ("seed", args.seed), ("seeds", args.seeds))
                      if v is not None}
-        if "max_steps" in overrides and overrides["max_steps"] < 1:
-            raise ValueError(f"--max-steps must be >= 1, got {overrides['max_steps']}")
-        if "seeds" in overrides and not 1 <= overrides["seeds"] <= 100:
-            raise ValueError(f"--seeds must be in [1, 100], got {overrides['seeds']}")
-        if "seed" in overrides and not 0 <= overrides["seed"] <= 10**6:
-            raise ValueError(f"--seed must be in [0, 1000000], got {overrides['seed']}")
-        if "lr_factor" in overrides and not overrides["lr_factor"] > 0:
-            raise ValueError(f"--lr-factor must be > 0, got {overrides['lr_factor']}")
-        if overrides:
-            profile = dataclasses.replace(profile, name=f"{profile.name} (overridden: {overrides})", **overrides)
+        if overrides:  # Profile validates itself: a bad value is a ValueError naming the field
+            profile = profile.with_overrides(name=f"{profile.name} (overridden: {overrides})", **overrides)
         summary = run_report(profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs,
                              redo=redo)
     except ValueError as exc:

@@ -28,6 +28,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+from numerics.io import to_json_value
+
 from .stats import CONFIDENCE, Estimate, bonferroni
 
 __all__ = ["STATUSES", "KINDS", "Regime", "Criterion", "Point", "Claim", "Verdict", "Comparison",
@@ -39,15 +41,8 @@ STATUSES = ("pass", "fail", "inconclusive", "refuted", "out_of_regime", "sanity"
 KINDS = ("paper", "exact", "sanity", "info")
 
 
-def clean(v):
-    """``v`` with non-finite floats as None (JSON has no NaN or infinity)."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [clean(x) for x in v]
-    return v
+#: ``v`` as plain JSON values, non-finite numbers as None: numerics' one JSON encoder
+clean = to_json_value
 
 
 # ------------------------------------------------------------------------------------------ declarations

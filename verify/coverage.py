@@ -1,5 +1,7 @@
 """Coverage: every checkable claim of both source texts, and what judges it or why nothing does.
 
+One concept in one module (hence its length, mostly the table of entries).
+
 :data:`ENTRIES` lists the statements of the Persian Rug paper (``text="paper"``) and of the
 sparse-coding interim report (``text="sae-report"``): where the text says it, a short quote, and either
 the registered claims that judge it (``judged_by``, ids of :data:`verify.claims.CLAIMS`) or the

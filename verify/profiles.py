@@ -3,13 +3,16 @@ sizes, a GPU for the trained models) and ``tiny`` (the end-to-end test, seconds)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from numerics.config import RunConfig
 
 __all__ = ["Profile", "PROFILES", "get_profile", "stage_seed"]
 
 
 @dataclass(frozen=True)
-class Profile:
+class Profile(RunConfig):
     """Sizes and training settings of one report profile (every field is recorded in the report).
 
     lr_factor multiplies the paper's learning rate 3e-3 / sqrt(n_s); the quick profile trains with a
@@ -78,6 +81,26 @@ class Profile:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def validate(self) -> "Profile":
+        """Check the fields a user overrides (ValueError naming the field); lists become tuples."""
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, list):
+                object.__setattr__(self, f.name, tuple(tuple(x) if isinstance(x, list) else x for x in v))
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        checks = (("max_steps", 1, None), ("min_steps", 0, None), ("seeds", 1, 100), ("seed", 0, 10**6),
+                  ("batch", 1, None), ("ks_samples", 10, None))
+        for name, low, high in checks:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+                raise ValueError(f"{name} must be an integer in [{low}, {high if high is not None else 'inf'}], "
+                                 f"got {v!r}")
+        if isinstance(self.lr_factor, bool) or not isinstance(self.lr_factor, (int, float)) or \
+                not (0 < self.lr_factor < math.inf):
+            raise ValueError(f"lr_factor must be a finite number > 0, got {self.lr_factor!r}")
+        return self
 
 
 PROFILES = {

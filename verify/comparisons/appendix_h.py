@@ -27,6 +27,8 @@ thread at n_s = 256 (36 s for a batched run of the 9 alphas, 25 s for 9 separate
 n_s = 4096 is compute bound already. The paper profile trains as appendix H did (batch 4096, learning rate 3e-4, to the stopping
 rule); the other profiles with min(profile batch, 256) and lr_factor x 3e-4, on one CPU thread (see
 :func:`training`).
+
+One concept in one module (hence its length): appendix H's measurement and its claims.
 """
 
 from __future__ import annotations

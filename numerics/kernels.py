@@ -1,0 +1,229 @@
+r"""Training step kernels behind one interface, and the registry that the config, ``auto`` and the CLI read.
+
+A kernel computes one step's losses and gradients of a packed :class:`~numerics.toy.ToyModel` by hand,
+into preallocated buffers (no autograd). Why by hand: autograd allocates a fresh (K, batch, n_s) tensor for
+every intermediate of every step, and on this kind of CPU fresh memory costs page faults (~2 GB/s); the
+elementwise work then rivals the matmuls. Written out, a step is five batched matmuls and a handful of
+in-place passes. With N = batch * n_s, z = x W_in^T W_out^T + b, f = act(z), e = f - x and M the importance:
+
+    L_k = N^-1 sum M e^2,  g = dL/dz = 2 N^-1 M e act'(z),
+    dL/db = sum_batch g,  dL/dW_out = g^T h,  dL/dh = g W_out,  dL/dW_in^T = x^T dL/dh (+ g^T h tied).
+
+Adding a kernel: subclass :class:`StepKernel` (``name``, ``refuses``, ``preferred``, ``draw``, and the
+products with x), then add one line to :data:`KERNELS`. ``TrainConfig(kernel=...)``, ``auto`` and the CLI's
+``--kernel`` read the registry. tests/test_train.py checks every registered kernel's gradients against
+autograd for every model variant.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .data import sample_instances, sample_instances_sparse
+from .law import GAPS_MAX_P
+
+__all__ = ["StepKernel", "DenseKernel", "SparseKernel", "KERNELS", "KERNEL_CHOICES", "choose_kernel",
+           "SPARSE_WHERE"]
+
+
+class StepKernel:
+    """One training step's loss and gradients for a packed ToyModel, by hand (the module's equations).
+
+    Subclasses say how they take the batch and compute the two products with x; the rest is shared.
+    Class-level hooks: ``refuses(config)`` (why this config cannot use the kernel, or None),
+    ``refuses_device(device)`` and ``preferred(config, device)`` (whether ``auto`` picks it).
+    """
+
+    name = ""
+
+    def __init__(self, model, batch: int, importance: torch.Tensor | None):
+        self.model = model
+        K, n_s, n_d = model.instances, model.n_s, model.n_d
+        w = model.W_in
+        kw = dict(device=w.device, dtype=w.dtype)
+        self.h = torch.empty(K, batch, n_d, **kw)
+        self.z = torch.empty(K, batch, n_s, **kw)  # pre-activation, then act(z), then e, then dL/dz / scale
+        self.gh = torch.empty(K, batch, n_d, **kw)
+        self.ones = torch.ones(K, 1, batch, **kw)  # sums over the batch as a matmul (fast, unlike a
+        # strided reduction)
+        self.sqrt_importance = None if importance is None else importance.sqrt()
+        self.scale = 2.0 / (batch * n_s)
+        self.n = batch * n_s
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)  # the parameter's own layout (W_in is feature-major)
+
+    # ---- what a kernel says about itself ------------------------------------------------------------
+    @classmethod
+    def refuses(cls, config) -> str | None:
+        """Why ``config`` cannot run on this kernel (a sentence), or None."""
+        return None
+
+    @classmethod
+    def refuses_device(cls, device: torch.device) -> str | None:
+        """Why the kernel cannot run on ``device``, or None."""
+        return None
+
+    @classmethod
+    def preferred(cls, config, device: torch.device) -> bool:
+        """Whether ``auto`` picks this kernel for ``config`` on ``device`` (measured rules)."""
+        return False
+
+    # ---- what a kernel does -------------------------------------------------------------------------
+    def draw(self, out: torch.Tensor | None, ps, generators):
+        """A fresh batch in the form this kernel takes (instance k from its own generator with p[k])."""
+        raise NotImplementedError
+
+    def buffer(self, shape, device, dtype) -> torch.Tensor | None:
+        """The reused batch buffer :meth:`draw` fills (None when it draws a fresh structure)."""
+        return None
+
+    def _hidden(self, x, W_inT, h) -> None:  # h = x W_in^T
+        raise NotImplementedError
+
+    def _error(self, z, x):  # e = f - x (in place where it can); returns e
+        raise NotImplementedError
+
+    def _relu_mask(self, e, z, x) -> None:  # e *= [f > 0]
+        raise NotImplementedError
+
+    def _input_grad(self, x, gh, gW_inT) -> None:  # dL/dW_in^T = x^T dL/dh
+        raise NotImplementedError
+
+    def __call__(self, x) -> torch.Tensor:
+        """Fill the parameters' .grad for the batch x; return the (K,) losses."""
+        m = self.model
+        K = m.instances
+        W_inT, W_out = m.W_in.detach().transpose(1, 2), m.out_weight().detach()  # (K, n_s, n_d) both
+        h, gh = self.h, self.gh
+        gW_inT = m.W_in.grad.transpose(1, 2)  # (K, n_s, n_d), contiguous
+        self._hidden(x, W_inT, h)
+        z = self.z
+        torch.baddbmm(m.bias().detach(), h, W_out.transpose(1, 2), out=z)
+        relu = m.activation == "relu"
+        if relu:
+            z.clamp_min_(0.0)  # f; f > 0 exactly where the pre-activation is > 0
+        e = self._error(z, x)
+        if self.sqrt_importance is not None:
+            e.mul_(self.sqrt_importance)
+        losses = torch.linalg.vector_norm(e.view(K, -1), dim=1).square_().div_(self.n)  # N^-1 sum M e^2
+        if self.sqrt_importance is not None:
+            e.mul_(self.sqrt_importance)  # M e
+        if relu:  # M e [f > 0]
+            self._relu_mask(e, z, x)
+        if m.has_bias:
+            torch.baddbmm(m.b.grad, self.ones, e, beta=0.0, alpha=self.scale, out=m.b.grad)
+        torch.baddbmm(gh, e, W_out, beta=0.0, alpha=self.scale, out=gh)  # dL/dh
+        self._input_grad(x, gh, gW_inT)
+        if m.tied:
+            gW_inT.baddbmm_(e.transpose(1, 2), h, alpha=self.scale)  # + g^T h
+        else:
+            torch.baddbmm(m.W_out.grad, e.transpose(1, 2), h, beta=0.0, alpha=self.scale, out=m.W_out.grad)
+        return losses
+
+
+class DenseKernel(StepKernel):
+    """The batch as a dense (K, batch, n_s) tensor: five batched matmuls. Every device, every p."""
+
+    name = "dense"
+
+    def __init__(self, model, batch: int, importance: torch.Tensor | None):
+        super().__init__(model, batch, importance)
+        w = model.W_in
+        self.e = torch.empty(model.instances, batch, model.n_s, device=w.device, dtype=w.dtype)  # f - x, then
+        # dL/dz / scale
+
+    @classmethod
+    def preferred(cls, config, device) -> bool:
+        return True  # the fallback
+
+    def buffer(self, shape, device, dtype):
+        return torch.empty(shape, device=device, dtype=dtype)
+
+    def draw(self, out, ps, generators):
+        return sample_instances(out, ps, generators)
+
+    def _hidden(self, x, W_inT, h):
+        torch.bmm(x, W_inT, out=h)
+
+    def _error(self, z, x):
+        torch.sub(z, x, out=self.e)
+        return self.e
+
+    def _relu_mask(self, e, z, x):
+        torch.ops.aten.threshold_backward.grad_input(e, z, 0.0, grad_input=e)
+
+    def _input_grad(self, x, gh, gW_inT):
+        torch.bmm(x.transpose(1, 2), gh, out=gW_inT)
+
+
+# "auto" picks the sparse kernel from n_s features up to p, for each (n_s, p) here: where it measured
+# faster than dense on the 2-core CPU (benchmarks/README.md). At n_s = 512: 1.08-1.18x at p <= 0.05, even
+# at 0.075; at 1024: 1.14x at p = 0.075, even at 0.1, slower at 0.15; below 512, slower.
+SPARSE_WHERE = ((512, 0.05), (1024, 0.075))
+
+
+class SparseKernel(StepKernel):
+    """The batch kept as its on entries (:class:`~numerics.data.SparseFeatures`, CPU, every p <= 0.25):
+    h = x W_in^T and x^T dL/dh run as sparse-dense products over its ~p batch n_s entries, and e = f - x is f
+    with the entries of x subtracted where they are. The three other products are dense whatever x is."""
+
+    name = "sparse"
+
+    @classmethod
+    def refuses(cls, config) -> str | None:
+        if config.device not in ("auto", "cpu"):
+            return f"'sparse' runs on the CPU, not on device {config.device!r}"
+        if max(config.p_list) > GAPS_MAX_P:
+            return f"'sparse' needs every p <= {GAPS_MAX_P}, got {max(config.p_list)!r}"
+        return None
+
+    @classmethod
+    def refuses_device(cls, device) -> str | None:
+        return None if device.type == "cpu" else f"kernel 'sparse' runs on the CPU, not on {device}"
+
+    @classmethod
+    def preferred(cls, config, device) -> bool:
+        p = max(config.p_list)
+        return device.type == "cpu" and any(config.n_s >= n and p <= p_max for n, p_max in SPARSE_WHERE)
+
+    def draw(self, out, ps, generators):
+        return sample_instances_sparse(self.z.shape, ps, generators, dtype=self.model.W_in.dtype)
+
+    def _hidden(self, x, W_inT, h):
+        for k in range(self.model.instances):
+            h[k].addmm_(x.rows[k], W_inT[k], beta=0.0)  # into h (torch.mm would zero a fresh one and copy)
+
+    def _error(self, z, x):
+        flat = z.view(-1)
+        self._f_on = flat.index_select(0, x.positions)
+        flat.index_copy_(0, x.positions, self._f_on - x.values)  # e = f - x: x is zero elsewhere
+        return z
+
+    def _relu_mask(self, e, z, x):  # off the entries of x, e = f, already 0 where f = 0
+        e.view(-1).index_fill_(0, x.positions[self._f_on == 0], 0.0)
+
+    def _input_grad(self, x, gh, gW_inT):
+        for k in range(self.model.instances):
+            gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
+
+
+#: the step kernels by name, in the order ``auto`` asks them (the first that is preferred wins)
+KERNELS: dict[str, type[StepKernel]] = {"sparse": SparseKernel, "dense": DenseKernel}
+
+#: what TrainConfig.kernel and --kernel accept
+KERNEL_CHOICES = ("auto", *KERNELS)
+
+
+def choose_kernel(config, device: torch.device) -> str:
+    """The step kernel a run uses: ``config.kernel``, or for "auto" the first kernel of :data:`KERNELS`
+    that runs on ``device`` and is preferred there (sparse on the CPU where it measured faster, else dense)."""
+    if config.kernel != "auto":
+        why = KERNELS[config.kernel].refuses_device(device)
+        if why:
+            raise ValueError(f"{why} (device {config.device!r})")
+        return config.kernel
+    for name, kernel in KERNELS.items():
+        if kernel.refuses(config) is None and kernel.refuses_device(device) is None and kernel.preferred(config,
+                                                                                                         device):
+            return name
+    return "dense"
