@@ -4,7 +4,8 @@ CLI) or a finite answer; never another exception, a traceback, or a NaN.
 
 Figures of one large run are recorded in docs/api.md ("Fuzzing"); here each test draws a modest number
 of cases so that CI stays fast (``FUZZ_EXAMPLES`` raises it), derandomized so that CI draws the same cases
-every run: one random draw in a fresh clone was killed for memory (over 20 GB), not yet traced.
+every run: one random draw in a fresh clone was killed for memory (over 20 GB), traced to a tiny p in
+structured_loss / best_structured (the exact row loss's Fourier frequencies, now capped; see the @example).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from contextlib import redirect_stderr, redirect_stdout
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import theory
@@ -63,6 +64,10 @@ def _finite(result) -> bool:
 @pytest.mark.parametrize("name", sorted(SCALAR))
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(which=st.integers(0, 3), bad=BAD)
+# the draw that was killed for memory: structured_loss / best_structured at a tiny p (the Fourier route of
+# the exact row loss sized its frequencies by a Gaussian guess ~ 1 / sqrt(p), uncapped: 2e14 of them here,
+# 1.5 PiB; at p ~ 1e-16, 2e8 of them, about 40 GB, which the OOM killer ended)
+@example(which=0, bad=7.880649965970914e-29)
 def test_theory_functions_refuse_or_answer_finite(name, which, bad):
     params = SCALAR[name]
     args = [GOOD[p] for p in params]
@@ -74,6 +79,24 @@ def test_theory_functions_refuse_or_answer_finite(name, which, bad):
         return
     OUTCOMES["finite"] += 1
     assert _finite(result), f"{name}{tuple(args)} returned a non-finite {result!r}"
+
+
+@pytest.mark.parametrize("row, p", [
+    ([0.0, -1.0], 1e-28),  # Var nu ~ 3e-29: the Gaussian guess asked for 2e14 frequencies
+    ([-1.0] * 9, 1e-28),  # nine terms (no enumeration), Var nu ~ 3e-28: 6e13 frequencies
+    ([1e-20] * 9, 1e-300),  # Var nu underflows to 0: a ZeroDivisionError
+])
+def test_exact_row_loss_at_tiny_variance_stays_within_its_frequencies(row, p):
+    """The exact loss of one row uses at most theory.interference._MAX_FREQUENCIES frequencies (about
+    200 bytes each at the peak) whatever the variance of the interference; found by this suite's random
+    draws, where p ~ 1e-16 asked for 2e8 frequencies and 40 GB."""
+    from theory.interference import _MAX_FREQUENCIES
+
+    law = theory.interference_law(row, p)
+    for method in ("auto", "fourier"):
+        res = law.expected_loss(1.0, -0.075, tol=1e-9, method=method)
+        assert res.frequencies <= _MAX_FREQUENCIES
+        assert math.isfinite(res.loss) and 0.0 <= res.error_bound <= 1e-6 * p, res
 
 
 TOKENS = st.sampled_from(["--p", "--r", "--ns", "--nd", "--a", "--b", "--sigma", "--out", "--n", "--json",

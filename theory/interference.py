@@ -421,7 +421,7 @@ class InterferenceLaw:
         mu, v = self.mean, self.var
         lam = log_inv_eps
         cap = 700.0 / float(np.max(np.abs(self.values)))
-        theta0 = math.sqrt(2.0 * lam / v)
+        theta0 = math.sqrt(2.0 * lam / v) if v > 0 else math.inf  # v is 0 for tiny weights at tiny p
         cands = np.unique(np.minimum(theta0 * 2.0 ** np.arange(-4.0, 2.0), cap))
         with np.errstate(over="ignore", invalid="ignore"):
             kp = self._log_mgf(cands)
@@ -638,19 +638,18 @@ def _row_loss(law: InterferenceLaw, w: float, b: float, tol: float, method: str 
         enumerated = RowLoss(float(value), float(rounding + extra), "enumerate")
         if method == "enumerate" or rounding <= 1e-3 * tol * abs(value):
             return enumerated
-    beat = None if enumerated is None else enumerated.error_bound - extra
     # a first target from a Gaussian estimate (7-point Gauss-Hermite); redone once, aiming lower,
     # if the bound misses tol relative to the value found
     nodes, weights = _HERMITE
     estimate = float(weights @ _g_eval(law.mean + math.sqrt(law.var) * nodes, w, b, p)) / math.sqrt(_TWO_PI)
     if w == 0:
         estimate = max(estimate, p * (4.0 - 3.0 * p) / 12.0)  # >= Var x when the output ignores x_i
-    found = _fourier(law, w, b, tol * max(estimate, 1e-300), beat)
+    found = _fourier(law, w, b, tol * max(estimate, 1e-300), enumerated is not None)
     if found is None:
         return enumerated
     value, bound, m = found
     if bound > tol * abs(value):
-        again = _fourier(law, w, b, 0.5 * tol * max(abs(value), 1e-300), beat)
+        again = _fourier(law, w, b, 0.5 * tol * max(abs(value), 1e-300), enumerated is not None)
         if again is None:
             return enumerated if enumerated.error_bound - extra <= bound else RowLoss(
                 float(value), float(bound + extra), "fourier", int(m))
@@ -750,17 +749,16 @@ def _g_means(v: np.ndarray, w: float, b: float, p: float) -> np.ndarray:
 
 
 def _fourier(law: InterferenceLaw, w: float, b: float, target: float,
-             beat: float | None = None) -> tuple[float, float, int] | None:
+             enumerated: bool = False) -> tuple[float, float, int] | None:
     """E g(nu) by Parseval on a window; returns (value, error bound, number of frequencies).
 
     E g(nu) = atom g(0) + E[g; one term on] + E[Q; two or more on] + E[r; two or more on]: the
     single-term part (uniform densities with jumps, Fourier coefficients ~ 1/t) is integrated
     exactly, the rest (coefficients ~ 1/t^2) by Parseval against r = g - Q.
 
-    At most ``_MAX_FREQUENCIES`` frequencies (about 200 bytes each at the peak): where the target
-    needs more (a law of tiny variance, p ~ 1e-16 needed 2e8 frequencies and 40 GB), the bound
-    achieved with that many is returned, or None, without summing, when ``beat`` (the bound of
-    the caller's alternative, an enumeration) is already no larger than its aliasing and truncation.
+    At most ``_MAX_FREQUENCIES`` frequencies (about 200 bytes each at the peak; p ~ 1e-16 once
+    asked for 2e8 of them, 40 GB): where the target needs more, the bound achieved with that many
+    is returned, or None without summing when the caller has an ``enumerated`` value to fall back on.
     """
     p = law.p
     mu, v = law.mean, law.var
@@ -872,7 +870,10 @@ def _fourier(law: InterferenceLaw, w: float, b: float, target: float,
         return int(min(max(math.ceil(m), 2), _MAX_FREQUENCIES))
 
     # a difference of logs: the ratio underflows to 0 when the target is huge (|b| ~ 1e20 and above)
-    t_g = math.sqrt(2.0 * max(math.log(max(pre3 + pre2, 1e-300)) - math.log(tau_trunc), 1.0) / v)
+    # (v underflows to 0 for tiny weights at tiny p: interference_law([1e-20] * 9, 1e-300))
+    t_g = math.inf
+    if v > 0:
+        t_g = math.sqrt(2.0 * max(math.log(max(pre3 + pre2, 1e-300)) - math.log(tau_trunc), 1.0) / v)
     # the Gaussian guess overshoots by far where it exceeds the cap (a law of tiny variance, whose
     # phi_rest is nil or small at every t): the search then starts low
     m_g = max(2, int(math.ceil(min(t_g * scale, 2.0 * _MAX_FREQUENCIES))))
@@ -889,8 +890,8 @@ def _fourier(law: InterferenceLaw, w: float, b: float, target: float,
         cand = min(max(cand + 1, int(1.5 * cand)), m_dec)
     m_use = cand
     truncation = env if env <= tau_trunc else min(env, by_decay(m_use))
-    if beat is not None and truncation > tau_trunc and alias + truncation >= beat:
-        return None  # capped at _MAX_FREQUENCIES, and no better than the caller's alternative
+    if enumerated and truncation > tau_trunc:
+        return None  # the target is out of reach within _MAX_FREQUENCIES: the caller keeps its enumeration
 
     # the single-term part, exactly
     cnt = law.counts.astype(np.float64)
