@@ -493,6 +493,8 @@ def test_law_and_rug_reject():
         law.cumulant(0)
     with pytest.raises(ValueError, match="grid_size must be"):
         law.density(7)
+    with pytest.raises(ValueError, match=r"grid_size must be an even integer in \[8, 16777216\]"):
+        law.density(2**30)  # 16 GiB: refused before allocating
     with pytest.raises(ValueError, match="method must be"):
         law.expected_loss(1.0, 0.0, method="mc")
     with pytest.raises(ValueError, match="diag must be"):

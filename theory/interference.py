@@ -200,6 +200,11 @@ class RowLoss:
         return {k: getattr(self, k) for k in ("loss", "error_bound", "method", "frequencies")}
 
 
+#: the largest grid of InterferenceLaw.density: 2^24 points (a few complex arrays of that size, ~1 GB at the
+#: peak); 2^30 asked for 16 GiB and could end in the OOM killer
+_MAX_GRID = 2**24
+
+
 @dataclass(frozen=True, eq=False)
 class InterferenceLaw:
     r"""The exact law of nu = sum_j w_j x_j, x_j i.i.d. Bernoulli(p) U[0, 1].
@@ -451,8 +456,8 @@ class InterferenceLaw:
         :class:`InterferenceDensity`).
         """
         is_int = isinstance(grid_size, (int, np.integer)) and not isinstance(grid_size, bool)
-        if not is_int or grid_size < 8 or grid_size % 2:
-            raise ValueError(f"grid_size must be an even integer >= 8, got {grid_size!r}")
+        if not is_int or grid_size < 8 or grid_size % 2 or grid_size > _MAX_GRID:
+            raise ValueError(f"grid_size must be an even integer in [8, {_MAX_GRID}], got {grid_size!r}")
         tail_arr = check_real(tail, "tail")
         if not 0.0 < float(tail_arr) < 0.5:
             raise ValueError(f"tail must be in (0, 0.5), got {float(tail_arr)!r}")
