@@ -12,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 from ._cli import OneLineParser as _Parser, run_guarded
+from .executor import add_executor_flags
 from .kernels import KERNEL_CHOICES
 
 
@@ -120,6 +121,7 @@ def _cmd_train(args):
 
 
 def _cmd_sweep(args):
+    from .executor import executor_from_args
     from .experiments import sweep
 
     for name in ("p", "r"):
@@ -130,7 +132,8 @@ def _cmd_sweep(args):
         v = getattr(args, name)
         if v is not None:
             kw[name] = v
-    index = sweep(args.ns, args.p, args.r, args.out, seeds=args.seeds, progress=not args.quiet, **kw)
+    index = sweep(args.ns, args.p, args.r, args.out, seeds=args.seeds, progress=not args.quiet,
+                  executor=executor_from_args(args, args.out), **kw)
     return index if args.json else {"out": str(args.out), "runs": len({e["run"] for e in index["entries"]}),
                                     "points": len(index["entries"])}
 
@@ -223,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "sweep":
             p.add_argument("--seeds", type=int, default=1,
                            help="independent replicas of every (p, r), seeded --seed + instance (default 1)")
+            add_executor_flags(p)
         if name == "train":
             p.add_argument("--nd", type=int, default=None)
             p.add_argument("--instances", type=int, default=None)

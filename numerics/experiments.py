@@ -12,24 +12,19 @@ from .config import TrainConfig
 from ._validation import check_int, check_probability
 from .io import write_json
 from .symmetry import row_statistics, unlearned_features
-from .train import train
+from .executor import TrainJob
+from .train import load_run, train
 
-__all__ = ["sweep", "toy_models_demo", "broken_symmetry", "group_statistics"]
+__all__ = ["sweep", "sweep_jobs", "sweep_index", "toy_models_demo", "broken_symmetry", "group_statistics"]
 
 
 def _train_or_resume(config: TrainConfig, out: Path, progress: bool):
     return train(config, out, resume=(out / "config.json").exists(), progress=progress)
 
 
-def sweep(n_s: int, ps, rs, out_dir, *, seeds: int = 1, progress: bool = True, **train_kw) -> dict:
-    """Train toy models on the grid ps x rs at one n_s, ``seeds`` independent replicas of each, one run
-    per n_d holding one instance per (replica, p).
-
-    The runs sharing (n_s, n_d) train together as instances: instance k = s len(ps) + i is replica s of
-    ps[i], seeded ``seed + k`` (``train_kw["seed"]``, default 0), so replica 0 is the one-seed sweep.
-    Writes ``out_dir/n_d=<n_d>/`` run directories and ``out_dir/index.json`` (one entry per
-    (p, r, replica): the run, the instance, its seed and its loss).
-    """
+def sweep_jobs(n_s: int, ps, rs, out_dir, *, seeds: int = 1, **train_kw) -> list:
+    """The training jobs of :func:`sweep` (one :class:`~numerics.executor.TrainJob` per n_d), without
+    running them: for an executor, or to submit several sweeps as one array."""
     ps = [float(p) for p in ps]
     rs = [float(r) for r in rs]
     if not ps:
@@ -38,14 +33,44 @@ def sweep(n_s: int, ps, rs, out_dir, *, seeds: int = 1, progress: bool = True, *
         raise ValueError("rs must hold at least one r")
     seeds = check_int(seeds, "seeds", low=1)
     out = Path(out_dir)
+    n_ds = sorted({TrainConfig(n_s=n_s, r=r, p=ps).n_d for r in rs})  # validates n_s, r and every p
+    return [TrainJob(TrainConfig(n_s=n_s, n_d=n_d, p=ps * seeds, **train_kw), out / f"n_d={n_d}",
+                     key=f"n_s={n_s}/n_d={n_d}") for n_d in n_ds]
+
+
+def sweep(n_s: int, ps, rs, out_dir, *, seeds: int = 1, progress: bool = True, executor=None, **train_kw) -> dict:
+    """Train toy models on the grid ps x rs at one n_s, ``seeds`` independent replicas of each, one run
+    per n_d holding one instance per (replica, p).
+
+    The runs sharing (n_s, n_d) train together as instances: instance k = s len(ps) + i is replica s of
+    ps[i], seeded ``seed + k`` (``train_kw["seed"]``, default 0), so replica 0 is the one-seed sweep.
+    Writes ``out_dir/n_d=<n_d>/`` run directories and ``out_dir/index.json`` (one entry per
+    (p, r, replica): the run, the instance, its seed and its loss).
+
+    ``executor``: where the runs train (:mod:`numerics.executor`; default: here, one after another). The
+    results do not depend on it: the same seeds give the same weights.
+    """
+    jobs = sweep_jobs(n_s, ps, rs, out_dir, seeds=seeds, **train_kw)
+    if executor is None:
+        for job in jobs:
+            _train_or_resume(job.config, Path(job.out), progress)
+    else:
+        executor.run(jobs, progress=progress, desc=f"sweep n_s={n_s}")
+    return sweep_index(n_s, ps, rs, out_dir, seeds=seeds)
+
+
+def sweep_index(n_s: int, ps, rs, out_dir, *, seeds: int = 1) -> dict:
+    """The index of a finished sweep (read from its runs), also written as ``out_dir/index.json``."""
+    ps = [float(p) for p in ps]
+    rs = [float(r) for r in rs]
+    out = Path(out_dir)
     by_nd: dict[int, list[float]] = {}
     for r in rs:
-        cfg = TrainConfig(n_s=n_s, r=r, p=ps)  # validates n_s, r and every p
-        by_nd.setdefault(cfg.n_d, []).append(r)
+        by_nd.setdefault(TrainConfig(n_s=n_s, r=r, p=ps).n_d, []).append(r)
     entries = []
     for n_d, r_group in sorted(by_nd.items()):
-        cfg = TrainConfig(n_s=n_s, n_d=n_d, p=ps * seeds, **train_kw)
-        run = _train_or_resume(cfg, out / f"n_d={n_d}", progress)
+        run = load_run(out / f"n_d={n_d}")
+        cfg = run.config
         for k, p in enumerate(cfg.p_list):
             inst = run.metrics["instance"][k]
             for r in r_group:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from .profiles import PROFILES
+from numerics.executor import add_executor_flags, executor_from_args
 from theory._cli import OneLineParser as _Parser, run_guarded
 
 
@@ -40,6 +41,7 @@ def _main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=None, help="root seed of every stage (default: the profile's, 0)")
     p.add_argument("--seeds", type=int, default=None,
                    help="independent seeds per trained configuration (default: the profile's, 3)")
+    add_executor_flags(p)
     j = sub.add_parser("judge", help="re-judge a report's stored measurements with the current claims")
     j.add_argument("report_dir", type=Path)
     j.add_argument("--out", type=Path, default=None, help="where to write summary.json and README.md "
@@ -119,8 +121,9 @@ def _main(argv=None) -> int:
                      if v is not None}
         if overrides:  # Profile validates itself: a bad value is a ValueError naming the field
             profile = profile.with_overrides(name=f"{profile.name} (overridden: {overrides})", **overrides)
+        executor = executor_from_args(args, args.out) if args.executor != "local" or args.workers else None
         summary = run_report(profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs,
-                             redo=redo)
+                             redo=redo, executor=executor)
     except ValueError as exc:
         sys.stderr.write(f"python -m verify {args.command}: error: {exc}\n")
         return 2

@@ -14,11 +14,17 @@ import torch
 
 import theory
 from numerics import load_run, macroscopic_params, row_statistics, symmetry_stats, unlearned_features
-from numerics.experiments import sweep
+from numerics.experiments import sweep, sweep_jobs
 
 from .profiles import Profile, stage_seed
 
-__all__ = ["train_kwargs", "train_sweep", "measure_instance", "measure_weights", "per_row_theory_loss", "EXACT_TOL", "MMSE_ROWS"]
+__all__ = ["train_kwargs", "train_sweep", "grid_jobs", "measure_instance", "measure_weights", "per_row_theory_loss", "EXACT_TOL", "MMSE_ROWS"]
+
+
+def grid_jobs(profile: Profile, n_s: int, ps, rs, out_dir: Path, offset: int = 0) -> list:
+    """The training jobs of :func:`train_sweep` (numerics.executor.TrainJob), to submit several at once."""
+    return sweep_jobs(n_s, ps, rs, out_dir, seeds=profile.seeds, seed=stage_seed(profile, offset),
+                      **train_kwargs(profile, n_s))
 
 
 def train_kwargs(profile: Profile, n_s: int) -> dict:
@@ -28,13 +34,14 @@ def train_kwargs(profile: Profile, n_s: int) -> dict:
 
 
 def train_sweep(profile: Profile, n_s: int, ps, rs, out_dir: Path, progress: bool, offset: int = 0,
-                mmse_rows: int | None = None) -> list[dict]:
+                mmse_rows: int | None = None, executor=None) -> list[dict]:
     """Train (or load) the models of a (p, r) grid at n_s, ``profile.seeds`` replicas each (seeded from
     ``stage_seed(profile, offset)``); measure every instance (its record carries its seed), with
-    ``mmse_rows`` exact-MMSE rows each (default MMSE_ROWS; 0 for a stage that does not read them)."""
+    ``mmse_rows`` exact-MMSE rows each (default MMSE_ROWS; 0 for a stage that does not read them).
+    ``executor``: where the runs train (numerics.executor; None: here)."""
     mmse_rows = MMSE_ROWS if mmse_rows is None else mmse_rows
     index = sweep(n_s, ps, rs, out_dir, seeds=profile.seeds, seed=stage_seed(profile, offset), progress=progress,
-                  **train_kwargs(profile, n_s))
+                  executor=executor, **train_kwargs(profile, n_s))
     runs = {}
     records = []
     for e in index["entries"]:

@@ -23,7 +23,7 @@ from numerics.io import atomic_write_text, read_json, write_json
 from . import comparisons as _registered  # noqa: F401  (registers the comparisons and their claims)
 from .claims import COMPARISONS, STATUSES, Comparison, claims_of, clean
 from .comparisons import Context
-from .measure import train_sweep
+from .measure import grid_jobs, train_sweep
 from .profiles import Profile, get_profile
 from .render import render_markdown
 
@@ -107,7 +107,7 @@ def _measure(name: str, ctx: Context) -> Comparison:
 
 
 def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=None, runs_dir=None,
-               redo=()) -> dict:
+               redo=(), executor=None) -> dict:
     """Measure the profile's comparisons into ``out_dir``, judge them; return the summary (also written as
     summary.json, with README.md).
 
@@ -115,7 +115,9 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
         stages already in ``out_dir`` are reported too. runs_dir : where trained runs (weights and
         checkpoints) go, default ``out_dir/runs``. redo : stages to recompute although saved (after a change
         to a comparison, say; redoing "grid" redoes the comparisons built on it); trained runs that finished
-        are loaded, not retrained.
+        are loaded, not retrained. executor : where the training runs go (numerics.executor: local or SLURM;
+        None trains here, one run after another); the grid's runs of every n_s are submitted together. The
+        results do not depend on it.
     """
     profile = get_profile(profile) if isinstance(profile, str) else profile
     out = Path(out_dir)
@@ -132,7 +134,7 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
     wanted |= redo
     if wanted & on_grid:
         wanted.add("grid")
-    ctx = Context(profile, out, Path(runs_dir) if runs_dir is not None else out, progress)
+    ctx = Context(profile, out, Path(runs_dir) if runs_dir is not None else out, progress, executor=executor)
     stage_names = [s for s in STAGES if s in wanted or (out / "stages" / f"{s}.json").exists()]
     bar = tqdm(stage_names, desc=f"verify ({profile.name})", unit="stage", disable=not progress)
     results: dict[str, Comparison] = {}
@@ -140,9 +142,15 @@ def run_report(profile: Profile | str, out_dir, *, progress: bool = True, only=N
 
     def grid(keep, fresh):
         recs = []
+        if executor is not None:  # every n_s's runs at once (one SLURM array), then measured n_s by n_s
+            todo = [n_s for n_s in profile.grid_ns if fresh or not (out / "stages" / f"grid_ns={n_s}.json").exists()]
+            executor.run([job for n_s in todo for job in grid_jobs(profile, n_s, profile.grid_ps, profile.grid_rs,
+                                                                      ctx.work / "runs" / f"grid_ns={n_s}")],
+                         progress=progress, desc="grid")
         for n_s in profile.grid_ns:  # one stage file per n_s: an interrupted grid keeps what it finished
             recs += _cached(out, f"grid_ns={n_s}", profile, lambda n_s=n_s: train_sweep(
-                profile, n_s, profile.grid_ps, profile.grid_rs, ctx.work / "runs" / f"grid_ns={n_s}", progress),
+                profile, n_s, profile.grid_ps, profile.grid_rs, ctx.work / "runs" / f"grid_ns={n_s}", progress,
+                executor=executor),
                 raw=True, reuse_any=keep, fresh=fresh)
         return recs
 

@@ -31,6 +31,7 @@ class Context:
     work: Path
     progress: bool = True
     records: list | None = None
+    executor: object = None  # where training runs go (numerics.executor); None: here
 
 
 # ---- declared before any data -----------------------------------------------------------------------

@@ -38,7 +38,8 @@ def _panel(ctx: Context, p: float, rs: list, offset: int, figure: str) -> dict:
     profile = ctx.profile
     n_tr, n_rug = profile.fig2_trained_ns, profile.fig2_rug_ns
     sub = "fig2" if offset == 0 else f"fig2_p={p:g}"
-    records = train_sweep(profile, n_tr, [p], rs, ctx.work / "runs" / sub, ctx.progress, offset=offset)
+    records = train_sweep(profile, n_tr, [p], rs, ctx.work / "runs" / sub, ctx.progress, offset=offset,
+                          executor=ctx.executor)
     by_r = group_by(records, "r")
     r_grid = np.linspace(0.02, 1.0, 50)
     curve = {

@@ -30,7 +30,7 @@ PAPER_PM = "the caption's own +- 0.01"
 def fig3_point(ctx: Context):
     n_s = ctx.profile.fig3_ns
     run_dir = ctx.work / "runs" / "fig3"
-    records = train_sweep(ctx.profile, n_s, [P], [R], run_dir, ctx.progress)
+    records = train_sweep(ctx.profile, n_s, [P], [R], run_dir, ctx.progress, executor=ctx.executor)
     records.sort(key=lambda rec: rec["seed"])
     opt = theory.optimal_ab(P, R)
     data = {

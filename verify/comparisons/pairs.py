@@ -114,7 +114,8 @@ def pairs(ctx: Context):
     configs = []
     for n_s in profile.pairs_ns:
         out_dir = ctx.work / "runs" / "pairs" / f"n_s={n_s}"
-        records = train_sweep(profile, n_s, [p], rs, out_dir, ctx.progress, offset=6000 + n_s, mmse_rows=0)
+        records = train_sweep(profile, n_s, [p], rs, out_dir, ctx.progress, offset=6000 + n_s, mmse_rows=0,
+                              executor=ctx.executor)
         weights = _model_weights(out_dir)
         for (r,), recs in group_by(records, "r").items():
             recs = sorted(recs, key=lambda rec: rec["seed"])
