@@ -1,5 +1,7 @@
 """Running independent jobs (training runs, report stage units) here or on a SLURM cluster.
 
+One concept in one module (hence its length): jobs, the two executors and their command-line flags.
+
 A :class:`Job` is one independent, resumable unit of work with a key and a ``done()`` test read from its
 output files; :class:`TrainJob` is one training run (``numerics.train`` into its folder, resuming from its
 checkpoint). An executor runs the jobs that are not done and waits for them:
@@ -24,7 +26,9 @@ the jobs' files and ``squeue`` (no accounting database needed).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
+import os
 import shutil
 import subprocess
 import time
@@ -277,11 +281,10 @@ class SlurmExecutor:
         if submit:
             ex = self._executor()
             try:
-                with ex.batch():
+                with _quiet_stderr(), ex.batch():  # sbatch's own complaints go into the error, not the terminal
                     handles = [ex.submit(job) for job in submit]
             except Exception as exc:  # noqa: BLE001 - submitit raises its own errors for a refused sbatch
-                msg = str(exc).strip().splitlines()
-                raise ValueError(f"SLURM refused the jobs: {msg[-1] if msg else type(exc).__name__}") from exc
+                raise ValueError(f"SLURM refused the jobs: {_one_line(exc)}") from exc
             for job, h in zip(submit, handles):
                 attached[job.key] = h.job_id
                 state[job.key] = h.job_id
@@ -331,6 +334,36 @@ class SlurmExecutor:
     def _result_exists(self, job_id: str) -> bool:
         return any((f / f"{job_id}_0_result.pkl").exists()
                    for f in (self.folder / job_id, self.folder / job_id.split("_")[0]))
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Send file descriptor 2 to a temporary file while inside (sbatch, run by submitit, writes its errors
+    there; they reach the user once, in the one-line error)."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _one_line(exc: Exception) -> str:
+    """sbatch's complaint in one line: its distinct "error:" messages, else the exception's text squashed."""
+    import re
+
+    found = []
+    for m in re.findall(r"error:\s*([^\n\r]*?)(?=sbatch:|$|\n|\r)", str(exc)):
+        m = m.strip()
+        if m and m not in found:
+            found.append(m)
+    return "; ".join(found) if found else (" ".join(str(exc).split()) or type(exc).__name__)
 
 
 def _check_keys(jobs) -> None:

@@ -22,7 +22,7 @@ import torch
 from .data import sample_instances, sample_instances_sparse
 from .law import GAPS_MAX_P
 
-__all__ = ["StepKernel", "DenseKernel", "SparseKernel", "KERNELS", "KERNEL_CHOICES", "choose_kernel",
+__all__ = ["StepKernel", "DenseKernel", "SparseKernel", "SparseOutKernel", "KERNELS", "KERNEL_CHOICES", "choose_kernel",
            "SPARSE_WHERE"]
 
 
@@ -112,13 +112,19 @@ class StepKernel:
             self._relu_mask(e, z, x)
         if m.has_bias:
             torch.baddbmm(m.b.grad, self.ones, e, beta=0.0, alpha=self.scale, out=m.b.grad)
+        self._output_grads(e, h, W_out, gh, gW_inT, x)
+        return losses
+
+    def _output_grads(self, e, h, W_out, gh, gW_inT, x) -> None:
+        """dL/dh = g W_out, then dL/dW_in^T (x^T dL/dh) and dL/dW_out = g^T h (added to dL/dW_in^T when tied),
+        with g = scale e: the three products with the output gradient, dense here."""
+        m = self.model
         torch.baddbmm(gh, e, W_out, beta=0.0, alpha=self.scale, out=gh)  # dL/dh
         self._input_grad(x, gh, gW_inT)
         if m.tied:
             gW_inT.baddbmm_(e.transpose(1, 2), h, alpha=self.scale)  # + g^T h
         else:
             torch.baddbmm(m.W_out.grad, e.transpose(1, 2), h, beta=0.0, alpha=self.scale, out=m.W_out.grad)
-        return losses
 
 
 class DenseKernel(StepKernel):
@@ -207,8 +213,52 @@ class SparseKernel(StepKernel):
             gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
 
 
+class SparseOutKernel(SparseKernel):
+    """The sparse kernel, and the output gradient sparse too: after the ReLU only the active outputs (f > 0,
+    a few per cent at small p) carry a gradient, so g = M e [f > 0] is kept as CSR per instance and
+    dL/dh = g W_out and dL/dW_out = g^T h run as sparse-dense products. Only the forward z = h W_out^T stays
+    dense. Per step, with q the active fraction: 2 B n_s n_d (z) + 4 (p + q) B n_s n_d flops, against
+    10 B n_s n_d for the dense kernel (the essential count: z must be computed for every output to know which
+    are active). ReLU only; CPU, every p <= 0.25 (its batch is the sparse kernel's)."""
+
+    name = "sparse_out"
+
+    @classmethod
+    def refuses(cls, config) -> str | None:
+        if config.activation != "relu":
+            return f"'sparse_out' needs the ReLU (its output gradient is sparse only after it), got {config.activation!r}"
+        why = super().refuses(config)
+        return why.replace("'sparse'", "'sparse_out'") if why else None
+
+    @classmethod
+    def refuses_device(cls, device) -> str | None:
+        why = super().refuses_device(device)
+        return why.replace("'sparse'", "'sparse_out'") if why else None
+
+    @classmethod
+    def preferred(cls, config, device) -> bool:
+        return False  # not chosen by auto until measured faster (benchmarks/README.md)
+
+    def _output_grads(self, e, h, W_out, gh, gW_inT, x) -> None:
+        m = self.model
+        target = gW_inT if m.tied else m.W_out.grad  # (K, n_s, n_d) both
+        for k in range(m.instances):
+            g = e[k].to_sparse_csr()  # the active outputs of instance k, (batch, n_s)
+            gh[k].addmm_(g, W_out[k], beta=0.0, alpha=self.scale)  # dL/dh = g W_out
+            gc = e[k].to_sparse_csc()  # g^T as CSR: the same entries by column
+            gT = torch.sparse_csr_tensor(gc.ccol_indices(), gc.row_indices(), gc.values(), (e.shape[2], e.shape[1]))
+            if not m.tied:
+                target[k].addmm_(gT, h[k], beta=0.0, alpha=self.scale)  # dL/dW_out = g^T h
+            self._input_grad_k(x, gh, gW_inT, k)
+            if m.tied:
+                target[k].addmm_(gT, h[k], alpha=self.scale)  # + g^T h
+
+    def _input_grad_k(self, x, gh, gW_inT, k) -> None:
+        gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
+
+
 #: the step kernels by name, in the order ``auto`` asks them (the first that is preferred wins)
-KERNELS: dict[str, type[StepKernel]] = {"sparse": SparseKernel, "dense": DenseKernel}
+KERNELS: dict[str, type[StepKernel]] = {"sparse_out": SparseOutKernel, "sparse": SparseKernel, "dense": DenseKernel}
 
 #: what TrainConfig.kernel and --kernel accept
 KERNEL_CHOICES = ("auto", *KERNELS)

@@ -215,3 +215,12 @@ def test_a_config_saved_before_the_config_idiom_still_loads():
     cfg = TrainConfig.load(path)
     assert (cfg.n_s, cfg.n_d) == (4096, 1024) and cfg.importance["kind"] == "two_group"
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_the_sparse_output_kernel_says_what_it_needs():
+    for kw, match in ((dict(activation="linear"), "'sparse_out' needs the ReLU"),
+                      (dict(p=0.3), r"'sparse_out' needs every p <= 0.25"),
+                      (dict(device="cuda"), "'sparse_out' runs on the CPU")):
+        with pytest.raises(ValueError, match=f"^kernel {match}"):
+            TrainConfig(n_s=8, n_d=2, kernel="sparse_out", **{"p": 0.1, **kw})
+    assert choose_kernel(TrainConfig(n_s=4096, r=0.25, p=0.01), torch.device("cpu")) == "sparse"  # not auto's pick

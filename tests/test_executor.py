@@ -203,3 +203,14 @@ def test_a_report_on_slurm_equals_the_local_one(tmp_path):
 def test_the_documented_options_file_loads():
     opts = SlurmOptions.load(Path(__file__).resolve().parent.parent / "docs" / "slurm.toml")
     assert opts.gpus_per_job == 1 and opts.sbatch == {"account": "my-lab", "qos": "normal"}
+
+
+@needs_slurm
+def test_a_refused_submission_is_one_line(tmp_path):
+    _slurm(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "numerics", "sweep", "--ns", "16", "--p", "0.1", "--r", "0.5",
+                           "--max-steps", "10", "--out", str(tmp_path / "s"), "--executor", "slurm", "--partition",
+                           "no-such-partition", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SLURM refused the jobs" in lines[0] and "partition" in lines[0], proc.stderr
