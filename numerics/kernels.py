@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import torch
 
-from .data import sample_instances, sample_instances_sparse
+from .data import _transpose_csr, sample_instances, sample_instances_sparse
 from .law import GAPS_MAX_P
 
 __all__ = ["StepKernel", "DenseKernel", "SparseKernel", "SparseOutKernel", "KERNELS", "KERNEL_CHOICES", "choose_kernel",
-           "SPARSE_WHERE"]
+           "SPARSE_WHERE", "SPARSE_OUT_MAX_ACTIVE"]
 
 
 class StepKernel:
@@ -213,13 +213,21 @@ class SparseKernel(StepKernel):
             gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
 
 
+#: the sparse-output kernel multiplies by the output gradient as CSR while at most this fraction of an
+#: instance's outputs is active, else densely (measured on an AMD EPYC, n_s = 2048, p = 0.05: sparse faster at
+#: 14 % active, slower at 24 %; benchmarks/README.md). Near initialisation q is ~30 %, for a trained model ~1 %.
+SPARSE_OUT_MAX_ACTIVE = 0.15
+
+
 class SparseOutKernel(SparseKernel):
     """The sparse kernel, and the output gradient sparse too: after the ReLU only the active outputs (f > 0,
     a few per cent at small p) carry a gradient, so g = M e [f > 0] is kept as CSR per instance and
     dL/dh = g W_out and dL/dW_out = g^T h run as sparse-dense products. Only the forward z = h W_out^T stays
     dense. Per step, with q the active fraction: 2 B n_s n_d (z) + 4 (p + q) B n_s n_d flops, against
     10 B n_s n_d for the dense kernel (the essential count: z must be computed for every output to know which
-    are active). ReLU only; CPU, every p <= 0.25 (its batch is the sparse kernel's)."""
+    are active). Where more than SPARSE_OUT_MAX_ACTIVE of an instance's outputs are active (early in training)
+    that instance's three products are dense. ReLU only; CPU, every p <= 0.25 (its batch is the sparse
+    kernel's)."""
 
     name = "sparse_out"
 
@@ -243,10 +251,18 @@ class SparseOutKernel(SparseKernel):
         m = self.model
         target = gW_inT if m.tied else m.W_out.grad  # (K, n_s, n_d) both
         for k in range(m.instances):
+            if int(torch.count_nonzero(e[k])) > SPARSE_OUT_MAX_ACTIVE * e[k].numel():  # many active: dense
+                gh[k].addmm_(e[k], W_out[k], beta=0.0, alpha=self.scale)
+                if not m.tied:
+                    target[k].addmm_(e[k].T, h[k], beta=0.0, alpha=self.scale)
+                self._input_grad_k(x, gh, gW_inT, k)
+                if m.tied:
+                    target[k].addmm_(e[k].T, h[k], alpha=self.scale)
+                continue
             g = e[k].to_sparse_csr()  # the active outputs of instance k, (batch, n_s)
             gh[k].addmm_(g, W_out[k], beta=0.0, alpha=self.scale)  # dL/dh = g W_out
-            gc = e[k].to_sparse_csc()  # g^T as CSR: the same entries by column
-            gT = torch.sparse_csr_tensor(gc.ccol_indices(), gc.row_indices(), gc.values(), (e.shape[2], e.shape[1]))
+            # g^T as CSR from g's entries alone (a counting sort by column, linear in the entries)
+            gT = _transpose_csr(g.crow_indices().numpy(), g.col_indices().numpy(), g.values(), e.shape[1], e.shape[2])
             if not m.tied:
                 target[k].addmm_(gT, h[k], beta=0.0, alpha=self.scale)  # dL/dW_out = g^T h
             self._input_grad_k(x, gh, gW_inT, k)

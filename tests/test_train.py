@@ -244,10 +244,14 @@ class TestStepKernel:
     @pytest.mark.parametrize("tied", [False, True])
     @pytest.mark.parametrize("bias", [False, True])
     @pytest.mark.parametrize("importance", [False, True])
-    @pytest.mark.parametrize("kernel", list(KERNELS))
-    def test_gradients_match_autograd(self, activation, tied, bias, importance, kernel):
+    @pytest.mark.parametrize("kernel", list(KERNELS) + ["sparse_out/dense_fallback"])
+    def test_gradients_match_autograd(self, activation, tied, bias, importance, kernel, monkeypatch):
+        from numerics import kernels
         from numerics.data import sample_instances_sparse
 
+        if kernel.startswith("sparse_out"):  # both of its paths: the sparse products, and the dense fallback
+            monkeypatch.setattr(kernels, "SPARSE_OUT_MAX_ACTIVE", 0.0 if kernel.endswith("fallback") else 1.0)
+            kernel = "sparse_out"
         sparse = kernel.startswith("sparse")  # the sparse kernels take the batch as its on entries
 
         torch.manual_seed(0)
