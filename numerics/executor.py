@@ -86,6 +86,10 @@ class TrainJob(Job):
     key: str = ""
 
     def __post_init__(self):
+        from .config import TrainConfig
+
+        if not isinstance(self.config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(self.config).__name__}")
         self.out = str(self.out)
         self.key = self.key or Path(self.out).name
 
@@ -93,12 +97,21 @@ class TrainJob(Job):
         out = Path(self.out)
         return (out / "summary.json").is_file() and (out / "weights.safetensors").is_file()
 
-    def __call__(self) -> str:
+    def run(self, progress: bool = False):
+        """Train, or resume the run in ``out`` (or load it when finished); the :class:`~numerics.train.Run`."""
         from .train import train
 
         out = Path(self.out)
-        train(self.config, out, resume=(out / "config.json").exists(), progress=False)
+        return train(self.config, out, resume=(out / "config.json").exists(), progress=progress)
+
+    def __call__(self) -> str:
+        self.run()
         return self.out
+
+
+def _outputs(jobs) -> list:
+    """What ``run`` returns: each job's output folder (None for a job without one)."""
+    return [getattr(j, "out", None) for j in jobs]
 
 
 # ------------------------------------------------------------------------------------------------ local
@@ -136,7 +149,7 @@ class LocalExecutor:
         bar.close()
         if failures:
             raise JobsFailed(failures)
-        return [j.out if hasattr(j, "out") else None for j in jobs]
+        return _outputs(jobs)
 
 
 # ------------------------------------------------------------------------------------------------ SLURM
@@ -244,22 +257,31 @@ class SlurmExecutor:
             return {}
         return state if isinstance(state, dict) else {}
 
+    def _result_file(self, job_id: str) -> Path | None:
+        """submitit's result file of a job (``<folder>/<id>/<id>_0_result.pkl``; an array task's folder may be
+        its array's), or None while there is none."""
+        for folder in (self.folder / job_id, self.folder / job_id.split("_")[0]):
+            res = folder / f"{job_id}_0_result.pkl"
+            if res.exists():
+                return res
+        return None
+
     def _failure(self, job_id: str) -> str | None:
         """The error of a finished job (from submitit's result file), with its log path; None otherwise."""
         import pickle
 
-        for folder in (self.folder / job_id, self.folder / job_id.split("_")[0]):
-            res = folder / f"{job_id}_0_result.pkl"
-            if res.exists():
-                try:
-                    with open(res, "rb") as f:
-                        kind, value = pickle.load(f)
-                except Exception:  # noqa: BLE001 - a damaged result file is a failure too
-                    kind, value = "error", "unreadable result file"
-                if kind == "error":
-                    last = str(value).strip().splitlines()[-1:] or ["?"]
-                    return f"{last[0]} (log: {folder / f'{job_id}_0_log.err'})"
-        return None
+        res = self._result_file(job_id)
+        if res is None:
+            return None
+        try:
+            with open(res, "rb") as f:
+                kind, value = pickle.load(f)
+        except Exception:  # noqa: BLE001 - a damaged result file is a failure too
+            kind, value = "error", "unreadable result file"
+        if kind != "error":
+            return None
+        last = str(value).strip().splitlines()[-1:] or ["?"]
+        return f"{last[0]} (log: {res.parent / f'{job_id}_0_log.err'})"
 
     def run(self, jobs, *, progress: bool = True, desc: str = "jobs") -> list:
         jobs = list(jobs)
@@ -293,31 +315,34 @@ class SlurmExecutor:
 
     def _wait(self, jobs, attached: dict, *, progress: bool, desc: str) -> list:
         o = self.options
-        by_key = {j.key: j for j in jobs}
         failures = {}
         bar = tqdm(total=len(jobs), desc=desc, unit="job", disable=not progress)
         t0 = time.monotonic()
         while True:
-            queued = _squeue_ids() or {}
+            queued = _squeue_ids()
+            if queued is None:  # squeue did not answer this time: judge nothing, ask again
+                if time.monotonic() - t0 > o.timeout_s:
+                    bar.close()
+                    raise ValueError(f"squeue has not answered for {o.timeout_s:g} s: is the SLURM controller up?")
+                time.sleep(o.poll_s)
+                continue
+            finished = {j.key for j in jobs if j.done()}
             open_ = {}
             for key, jid in attached.items():
-                if key in failures:
-                    continue
-                if by_key[key].done():
+                if key in failures or key in finished:
                     continue
                 why = self._failure(jid)
                 if why is not None:
                     failures[key] = why
                 elif jid in queued:
                     open_[key] = jid
-                elif not self._result_exists(jid):  # gone from the queue without a result: cancelled, killed
+                elif self._result_file(jid) is None:  # gone from the queue without a result: cancelled, killed
                     failures[key] = (f"job {jid} left the queue without a result (cancelled or killed; rerun to "
                                      f"resubmit it; log: {self.folder / jid / f'{jid}_0_log.err'})")
-            done = sum(1 for j in jobs if j.done())
             running = sum(queued.get(jid) == "RUNNING" for jid in open_.values())
-            bar.n = done
-            bar.set_postfix(pending=len(open_) - running, running=running, done=done, failed=len(failures),
-                            refresh=True)
+            bar.n = len(finished)
+            bar.set_postfix(pending=len(open_) - running, running=running, done=len(finished),
+                            failed=len(failures), refresh=True)
             if not open_:
                 break
             if time.monotonic() - t0 > o.timeout_s:
@@ -329,11 +354,7 @@ class SlurmExecutor:
         bar.close()
         if failures:
             raise JobsFailed(failures)
-        return [j.out if hasattr(j, "out") else None for j in jobs]
-
-    def _result_exists(self, job_id: str) -> bool:
-        return any((f / f"{job_id}_0_result.pkl").exists()
-                   for f in (self.folder / job_id, self.folder / job_id.split("_")[0]))
+        return _outputs(jobs)
 
 
 @contextlib.contextmanager
@@ -378,7 +399,7 @@ def add_executor_flags(parser) -> None:
     g.add_argument("--executor", choices=EXECUTORS, default="local")
     g.add_argument("--workers", type=int, default=0, help="local: processes running jobs at once (0: this one)")
     g.add_argument("--slurm-config", dest="slurm_config", type=Path, default=None,
-                   help="SlurmOptions as TOML or JSON; the --slurm-* flags override it")
+                   help="SlurmOptions as TOML or JSON; the flags below override its fields")
     g.add_argument("--partition", default=None)
     g.add_argument("--time-min", dest="time_min", type=int, default=None, help="time limit per job (60)")
     g.add_argument("--gpus-per-job", dest="gpus_per_job", type=int, default=None, help="(0)")
@@ -390,11 +411,17 @@ def add_executor_flags(parser) -> None:
     g.add_argument("--wait-timeout", dest="timeout_s", type=float, default=None, help="seconds (86400)")
 
 
+#: the flags of add_executor_flags that only the SLURM executor reads (their argparse names)
+_SLURM_FLAGS = ("slurm_config", "partition", "time_min", "gpus_per_job", "cpus_per_job", "mem_gb",
+                "array_parallelism", "sbatch", "timeout_s")
+
+
 def executor_from_args(args, out):
     """The executor the flags of :func:`add_executor_flags` ask for; SLURM's files go under ``out/slurm``."""
     if args.executor == "local":
-        if args.slurm_config or args.partition or args.sbatch:
-            raise ValueError("--slurm-config, --partition and --sbatch need --executor slurm")
+        given = [f"--{flag.replace('_', '-')}" for flag in _SLURM_FLAGS if getattr(args, flag) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} need --executor slurm")
         return LocalExecutor(args.workers)
     base = SlurmOptions.load(args.slurm_config) if args.slurm_config else SlurmOptions()
     extra = None

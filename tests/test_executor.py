@@ -102,7 +102,12 @@ def test_the_cli_refuses_slurm_flags_without_slurm(tmp_path, capsys):
 
     assert main(["sweep", "--ns", "16", "--p", "0.1", "--r", "0.5", "--out", str(tmp_path / "s"),
                  "--partition", "gpu"]) == 2
-    assert "need --executor slurm" in capsys.readouterr().err
+    assert "--partition need --executor slurm" in capsys.readouterr().err
+    from verify.__main__ import main as verify_main
+
+    assert verify_main(["report", "--profile", "tiny", "--only", "rug_properties", "--out", str(tmp_path / "r"),
+                        "--time-min", "5", "--quiet"]) == 2  # was silently ignored by the report
+    assert "--time-min need --executor slurm" in capsys.readouterr().err
 
 
 # ---- SLURM --------------------------------------------------------------------------------------------

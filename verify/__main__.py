@@ -121,7 +121,9 @@ def _main(argv=None) -> int:
                      if v is not None}
         if overrides:  # Profile validates itself: a bad value is a ValueError naming the field
             profile = profile.with_overrides(name=f"{profile.name} (overridden: {overrides})", **overrides)
-        executor = executor_from_args(args, args.out) if args.executor != "local" or args.workers else None
+        executor = executor_from_args(args, args.out)
+        if executor.name == "local" and executor.workers == 0:
+            executor = None  # here, one run after another: the report's own path
         summary = run_report(profile, args.out, progress=not args.quiet, only=only, runs_dir=args.runs,
                              redo=redo, executor=executor)
     except ValueError as exc:
