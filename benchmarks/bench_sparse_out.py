@@ -2,6 +2,7 @@
 fraction of active outputs (issue 19, item 4); its figures are in benchmarks/README.md.
 
     python benchmarks/bench_sparse_out.py [threads] [n_s] [p] [bias]
+    python benchmarks/bench_sparse_out.py --write     # the table's cases, into benchmarks/RESULTS.md
 
 A trained model at small p has few active outputs (f > 0); at initialisation many more are. Every bias is set
 to ``bias`` (default -0.05) so that the active fraction is the one wanted (printed); the three kernels are
@@ -16,18 +17,17 @@ import time
 
 import torch
 
-from _results import cpu_info, matmul_rate
+from _results import cpu_info, matmul_rate, write_section
 from numerics import TrainConfig
 from numerics.train import Trainer
 
 KERNELS = ("dense", "sparse", "sparse_out")
+#: (n_s, p, bias) of the table: a trained model's few active outputs, more of them, and early training's
+CASES = ((2048, 0.05, -0.4), (2048, 0.05, -0.2), (2048, 0.05, -0.05), (4096, 0.02, -0.4))
 
 
-def main(argv):
-    threads = int(argv[1]) if len(argv) > 1 else 2
-    n_s = int(argv[2]) if len(argv) > 2 else 2048
-    p = float(argv[3]) if len(argv) > 3 else 0.05
-    bias = float(argv[4]) if len(argv) > 4 else -0.05
+def measure(threads: int, n_s: int, p: float, bias: float) -> dict:
+    """Median ms per step of each kernel, the active fraction, and the matmul rate before and after."""
     torch.set_num_threads(threads)
     peak = torch.randn(1024, 1024), torch.randn(1024, 1024)
     before = matmul_rate(*peak)[1]
@@ -47,16 +47,43 @@ def main(argv):
                 tr.train_step()
             times[k].append((time.perf_counter() - t) / 5)
     after = matmul_rate(*peak)[1]
-    dense = statistics.median(times["dense"])
-    print(f"{cpu_info()['cpu']}, {threads} threads; n_s = {n_s}, p = {p}, bias = {bias}; "
-          f"matmul {before:.0f} / {after:.0f} GFLOP/s before / after")
-    for k in KERNELS:
-        t = statistics.median(times[k])
-        print(f"{k:>10}: {1e3 * t:7.1f} ms per step, dense / this = {dense / t:.2f}")
     tr = trainers["sparse_out"]
     with torch.no_grad():
         tr.kernel(tr.sample())
-    print(f"active outputs: {float((tr.kernel.z != 0).double().mean()):.4f}")
+    return {"ms": {k: 1e3 * statistics.median(v) for k, v in times.items()}, "matmul": (before, after),
+            "active": float((tr.kernel.z != 0).double().mean())}
+
+
+def main(argv):
+    if "--write" in argv:
+        info = cpu_info()
+        rows, mm = [], []
+        for n_s, p, bias in CASES:
+            m = measure(2, n_s, p, bias)
+            mm += m["matmul"]
+            t = m["ms"]
+            rows.append(f"| {n_s} | {p:g} | {100 * m['active']:.2g} % | {t['dense']:.1f} | {t['sparse']:.1f} | "
+                        f"{t['sparse_out']:.1f} | {t['dense'] / t['sparse_out']:.2f}x |")
+        write_section("bench_sparse_out", "\n".join([
+            "## The sparse-output kernel (`bench_sparse_out.py`, CPU)", "",
+            f"- Machine: {info['cpu']}, {info['cores']} cores, 2 threads; {info['date']}",
+            f"- Matmul 1024^3 float32 over the run: {min(mm):.0f} to {max(mm):.0f} GFLOP/s", "",
+            "ms per training step (batch 1024, r = 1/4), the three kernels in alternating blocks, medians; the bias "
+            "is set so that the active fraction q is a trained model's (~1 %) or early training's (15-30 %).", "",
+            "| n_s | p | q (active) | dense | sparse | sparse_out | dense / sparse_out |",
+            "|---:|---:|---:|---:|---:|---:|---:|", *rows]))
+        print("\n".join(rows))
+        return
+    threads = int(argv[1]) if len(argv) > 1 else 2
+    n_s = int(argv[2]) if len(argv) > 2 else 2048
+    p = float(argv[3]) if len(argv) > 3 else 0.05
+    bias = float(argv[4]) if len(argv) > 4 else -0.05
+    m = measure(threads, n_s, p, bias)
+    print(f"{cpu_info()['cpu']}, {threads} threads; n_s = {n_s}, p = {p}, bias = {bias}; "
+          f"matmul {m['matmul'][0]:.0f} / {m['matmul'][1]:.0f} GFLOP/s before / after")
+    for k in KERNELS:
+        print(f"{k:>10}: {m['ms'][k]:7.1f} ms per step, dense / this = {m['ms']['dense'] / m['ms'][k]:.2f}")
+    print(f"active outputs: {m['active']:.4f}")
 
 
 if __name__ == "__main__":

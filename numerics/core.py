@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from ._validation import check_int
+
 __all__ = ["make_adam", "WindowRule", "MeanSE"]
 
 
@@ -44,8 +46,10 @@ class WindowRule:
     """
 
     def __init__(self, instances: int, window: int, *, device=None, min_steps: int = 0, enabled: bool = True):
-        self.instances, self.window = int(instances), int(window)
-        self.min_steps, self.enabled = int(min_steps), bool(enabled)
+        self.instances = check_int(instances, "instances", low=1)
+        self.window = check_int(window, "window", low=1)
+        self.min_steps = check_int(min_steps, "min_steps", low=0)
+        self.enabled = bool(enabled)
         self.losses = torch.zeros(self.window, self.instances, device=device, dtype=torch.float64)
         self.step = 0
         self.curve: list[list[float]] = []
@@ -85,17 +89,20 @@ class MeanSE:
         self.vector = True
 
     def add(self, per_sample: torch.Tensor) -> None:
+        if not isinstance(per_sample, torch.Tensor) or per_sample.dim() not in (1, 2) or per_sample.is_complex():
+            raise ValueError("per_sample must be a real (K, n) or (n,) tensor of per-sample losses, got "
+                             f"{getattr(per_sample, 'shape', type(per_sample).__name__)}")
         x = per_sample.detach().double()
-        if x.dim() == 1:
-            self.vector = False
-            x = x[None]
+        x = x if x.dim() == 2 else x[None]
+        if self.n and (self.vector != (per_sample.dim() == 2) or x.shape[0] != self.mean.shape[0]):
+            raise ValueError("per_sample must keep the shape of the first batch (the same instances)")
         n_b = x.shape[-1]
         if n_b == 0:
             return
         mean_b = x.mean(-1)
         m2_b = (x - mean_b[:, None]).square().sum(-1)
         if self.n == 0:
-            self.n, self.mean, self.m2 = n_b, mean_b, m2_b
+            self.n, self.mean, self.m2, self.vector = n_b, mean_b, m2_b, per_sample.dim() == 2
             return
         n = self.n + n_b
         delta = mean_b - self.mean

@@ -13,13 +13,21 @@ from ._validation import check_int, check_probability
 from .io import write_json
 from .symmetry import row_statistics, unlearned_features
 from .executor import TrainJob
-from .train import load_run, train
+from .train import load_run
 
 __all__ = ["sweep", "sweep_jobs", "sweep_index", "toy_models_demo", "broken_symmetry", "group_statistics"]
 
 
 def _train_or_resume(config: TrainConfig, out: Path, progress: bool):
-    return train(config, out, resume=(out / "config.json").exists(), progress=progress)
+    return TrainJob(config, out).run(progress)
+
+
+def _r_by_n_d(n_s: int, ps, rs) -> dict[int, list[float]]:
+    """The r values of a sweep grouped by the n_d they give at n_s (validating n_s, every r and every p)."""
+    by_nd: dict[int, list[float]] = {}
+    for r in rs:
+        by_nd.setdefault(TrainConfig(n_s=n_s, r=r, p=ps).n_d, []).append(r)
+    return dict(sorted(by_nd.items()))
 
 
 def sweep_jobs(n_s: int, ps, rs, out_dir, *, seeds: int = 1, **train_kw) -> list:
@@ -33,9 +41,8 @@ def sweep_jobs(n_s: int, ps, rs, out_dir, *, seeds: int = 1, **train_kw) -> list
         raise ValueError("rs must hold at least one r")
     seeds = check_int(seeds, "seeds", low=1)
     out = Path(out_dir)
-    n_ds = sorted({TrainConfig(n_s=n_s, r=r, p=ps).n_d for r in rs})  # validates n_s, r and every p
     return [TrainJob(TrainConfig(n_s=n_s, n_d=n_d, p=ps * seeds, **train_kw), out / f"n_d={n_d}",
-                     key=f"n_s={n_s}/n_d={n_d}") for n_d in n_ds]
+                     key=f"n_s={n_s}/n_d={n_d}") for n_d in _r_by_n_d(n_s, ps, rs)]
 
 
 def sweep(n_s: int, ps, rs, out_dir, *, seeds: int = 1, progress: bool = True, executor=None, **train_kw) -> dict:
@@ -53,7 +60,7 @@ def sweep(n_s: int, ps, rs, out_dir, *, seeds: int = 1, progress: bool = True, e
     jobs = sweep_jobs(n_s, ps, rs, out_dir, seeds=seeds, **train_kw)
     if executor is None:
         for job in jobs:
-            _train_or_resume(job.config, Path(job.out), progress)
+            job.run(progress)
     else:
         executor.run(jobs, progress=progress, desc=f"sweep n_s={n_s}")
     return sweep_index(n_s, ps, rs, out_dir, seeds=seeds)
@@ -64,11 +71,8 @@ def sweep_index(n_s: int, ps, rs, out_dir, *, seeds: int = 1) -> dict:
     ps = [float(p) for p in ps]
     rs = [float(r) for r in rs]
     out = Path(out_dir)
-    by_nd: dict[int, list[float]] = {}
-    for r in rs:
-        by_nd.setdefault(TrainConfig(n_s=n_s, r=r, p=ps).n_d, []).append(r)
     entries = []
-    for n_d, r_group in sorted(by_nd.items()):
+    for n_d, r_group in _r_by_n_d(n_s, ps, rs).items():
         run = load_run(out / f"n_d={n_d}")
         cfg = run.config
         for k, p in enumerate(cfg.p_list):

@@ -178,14 +178,14 @@ class SparseKernel(StepKernel):
     @classmethod
     def refuses(cls, config) -> str | None:
         if config.device not in ("auto", "cpu"):
-            return f"'sparse' runs on the CPU, not on device {config.device!r}"
+            return f"'{cls.name}' runs on the CPU, not on device {config.device!r}"
         if max(config.p_list) > GAPS_MAX_P:
-            return f"'sparse' needs every p <= {GAPS_MAX_P}, got {max(config.p_list)!r}"
+            return f"'{cls.name}' needs every p <= {GAPS_MAX_P}, got {max(config.p_list)!r}"
         return None
 
     @classmethod
     def refuses_device(cls, device) -> str | None:
-        return None if device.type == "cpu" else f"kernel 'sparse' runs on the CPU, not on {device}"
+        return None if device.type == "cpu" else f"kernel '{cls.name}' runs on the CPU, not on {device}"
 
     @classmethod
     def preferred(cls, config, device) -> bool:
@@ -210,7 +210,10 @@ class SparseKernel(StepKernel):
 
     def _input_grad(self, x, gh, gW_inT):
         for k in range(self.model.instances):
-            gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
+            self._input_grad_k(x, gh, gW_inT, k)
+
+    def _input_grad_k(self, x, gh, gW_inT, k) -> None:
+        gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
 
 
 #: the sparse-output kernel multiplies by the output gradient as CSR while at most this fraction of an
@@ -235,13 +238,7 @@ class SparseOutKernel(SparseKernel):
     def refuses(cls, config) -> str | None:
         if config.activation != "relu":
             return f"'sparse_out' needs the ReLU (its output gradient is sparse only after it), got {config.activation!r}"
-        why = super().refuses(config)
-        return why.replace("'sparse'", "'sparse_out'") if why else None
-
-    @classmethod
-    def refuses_device(cls, device) -> str | None:
-        why = super().refuses_device(device)
-        return why.replace("'sparse'", "'sparse_out'") if why else None
+        return super().refuses(config)
 
     @classmethod
     def preferred(cls, config, device) -> bool:
@@ -252,25 +249,18 @@ class SparseOutKernel(SparseKernel):
         target = gW_inT if m.tied else m.W_out.grad  # (K, n_s, n_d) both
         for k in range(m.instances):
             if int(torch.count_nonzero(e[k])) > SPARSE_OUT_MAX_ACTIVE * e[k].numel():  # many active: dense
-                gh[k].addmm_(e[k], W_out[k], beta=0.0, alpha=self.scale)
-                if not m.tied:
-                    target[k].addmm_(e[k].T, h[k], beta=0.0, alpha=self.scale)
-                self._input_grad_k(x, gh, gW_inT, k)
-                if m.tied:
-                    target[k].addmm_(e[k].T, h[k], alpha=self.scale)
-                continue
-            g = e[k].to_sparse_csr()  # the active outputs of instance k, (batch, n_s)
+                g, gT = e[k], e[k].T
+            else:
+                g = e[k].to_sparse_csr()  # the active outputs of instance k, (batch, n_s)
+                # g^T as CSR from g's entries alone (a counting sort by column, linear in the entries)
+                gT = _transpose_csr(g.crow_indices().numpy(), g.col_indices().numpy(), g.values(), e.shape[1],
+                                    e.shape[2])
             gh[k].addmm_(g, W_out[k], beta=0.0, alpha=self.scale)  # dL/dh = g W_out
-            # g^T as CSR from g's entries alone (a counting sort by column, linear in the entries)
-            gT = _transpose_csr(g.crow_indices().numpy(), g.col_indices().numpy(), g.values(), e.shape[1], e.shape[2])
             if not m.tied:
                 target[k].addmm_(gT, h[k], beta=0.0, alpha=self.scale)  # dL/dW_out = g^T h
             self._input_grad_k(x, gh, gW_inT, k)
             if m.tied:
                 target[k].addmm_(gT, h[k], alpha=self.scale)  # + g^T h
-
-    def _input_grad_k(self, x, gh, gW_inT, k) -> None:
-        gW_inT[k].addmm_(x.transposed(k), gh[k], beta=0.0)  # x^T dL/dh
 
 
 #: the step kernels by name, in the order ``auto`` asks them (the first that is preferred wins)

@@ -224,3 +224,18 @@ def test_the_sparse_output_kernel_says_what_it_needs():
         with pytest.raises(ValueError, match=f"^kernel {match}"):
             TrainConfig(n_s=8, n_d=2, kernel="sparse_out", **{"p": 0.1, **kw})
     assert choose_kernel(TrainConfig(n_s=4096, r=0.25, p=0.01), torch.device("cpu")) == "sparse"  # not auto's pick
+
+
+def test_the_core_refuses_bad_input():
+    with pytest.raises(ValueError, match="window must be"):
+        WindowRule(2, 0)
+    with pytest.raises(ValueError, match="instances must be"):
+        WindowRule(0, 5)
+    acc = MeanSE()
+    with pytest.raises(ValueError, match="per_sample must be a real"):
+        acc.add([1.0, 2.0])
+    acc.add(torch.ones(2, 3))
+    with pytest.raises(ValueError, match="keep the shape"):
+        acc.add(torch.ones(3, 3))
+    with pytest.raises(ValueError, match="keep the shape"):
+        acc.add(torch.ones(3))

@@ -20,12 +20,12 @@ against the wrong theory, which the page says.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from numerics import read_toy_weights
+from numerics._validation import check_real
 from numerics.io import atomic_write_text, read_json, write_json
 
 from . import comparisons as _registered  # noqa: F401  (registers the comparisons and their claims)
@@ -34,7 +34,7 @@ from .comparisons import Context
 from .measure import MMSE_ROWS, measure_weights
 from .profiles import get_profile
 from .render import render_markdown
-from .report import _measure, judge, machine_info
+from .report import _measure, judge, made_stamp
 
 __all__ = ["judge_models", "external_records", "LEFT_OUT"]
 
@@ -46,12 +46,9 @@ LEFT_OUT = {"bounds.trained_heldout_is_exact": "a file holds no held-out loss; t
 JUDGED = ("bounds_vs_trained", "symmetry_vs_ns")
 
 
-def _check_in(value, name: str, low: float, high: float):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low < value <= high):
-        raise ValueError(f"{name} must be a number in ({low:g}, {high:g}], got {value!r}")
-    return float(value)
+def _check_in(value, name: str):
+    """None, or a number in (0, 1]."""
+    return None if value is None else check_real(value, name, low=0.0, high=1.0, low_open=True)
 
 
 def external_records(paths, *, p=None, r=None, ks_samples: int = 2000, mmse_rows: int = MMSE_ROWS,
@@ -60,8 +57,8 @@ def external_records(paths, *, p=None, r=None, ks_samples: int = 2000, mmse_rows
     files of other tools, which do not store it); ``r`` = n_d / n_s is read from the factor's shape, and is
     needed only for a bare n_s x n_s product. Each record carries ``loss`` = its exact loss (``loss_se`` 0) and
     ``seed`` = its index among the models of the same (n_s, p, r)."""
-    p = _check_in(p, "p", 0.0, 1.0)
-    r = _check_in(r, "r", 0.0, 1.0)
+    p = _check_in(p, "p")
+    r = _check_in(r, "r")
     paths = [Path(x) for x in ([paths] if isinstance(paths, (str, Path)) else paths)]
     if not paths:
         raise ValueError("paths must name at least one weights file")
@@ -113,7 +110,7 @@ def judge_models(paths, out_dir, *, p=None, r=None, progress: bool = True, seed:
         if name != JUDGED[0] and len(sizes) < 2:
             continue
         results[name] = _measure(name, ctx)
-        made[name] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": machine_info()["device"]}
+        made[name] = made_stamp()
     summary = judge(results, profile.as_dict(), made)
     # claims that nothing in these files can measure (trends need two or more n_s, fig. 8's contrast two or
     # more p) are listed, not counted
@@ -145,6 +142,5 @@ def render_external(summary: dict) -> str:
         lines.append(f"- Not judged ({len(ext['not_judged'])} claims with nothing to measure in these files: trends "
                      "need models at two or more n_s, a file per size, and fig. 8's contrast two or more p): "
                      f"{', '.join(f'`{c}`' for c in ext['not_judged'])}.")
-    page = render_markdown(summary)
-    head, _, rest = page.partition("\n\n")
-    return head.replace("checked", "checked on models trained elsewhere") + "\n\n" + "\n".join(lines) + "\n\n" + rest
+    lines.append("")
+    return render_markdown(summary, title="The Persian Rug, checked on models trained elsewhere", preface=lines)

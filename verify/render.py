@@ -62,14 +62,16 @@ def _headline(cl: dict) -> str:
     return _estimate(pts[0])
 
 
-def render_markdown(summary: dict) -> str:
+def render_markdown(summary: dict, *, title: str = "The Persian Rug, checked", preface=()) -> str:
+    """The report page: ``title``, then the ``preface`` lines (a section of the caller's), then the verdicts."""
     prof = summary["profile"]
     counts = summary["counts"]
     made = summary.get("stages_made") or {}
     devices = sorted({m["device"] for m in made.values() if m})
     lines = [
-        "# The Persian Rug, checked",
+        f"# {title}",
         "",
+        *preface,
         f"Profile **{prof['name']}**: {prof['description']}. Stages computed on {', '.join(devices) or 'unrecorded'}"
         "; each section ends with where and when its stage was computed.",
         "",

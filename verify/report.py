@@ -51,6 +51,11 @@ def machine_info() -> dict:
             "threads": torch.get_num_threads()}
 
 
+def made_stamp() -> dict:
+    """Where and when a stage is computed (recorded with it): now, on this machine's device."""
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": machine_info()["device"]}
+
+
 def _as_saved(obj):
     """``obj`` as it reads back from JSON (tuples become lists), for comparing with a saved profile."""
     return json.loads(json.dumps(obj))
@@ -89,7 +94,7 @@ def _cached(out: Path, name: str, profile: Profile, compute, *, raw: bool = Fals
                 made[name] = saved.get("made")
             return saved["result"] if raw else _comparison(saved["result"], path)
     result = compute()
-    stamp = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "device": machine_info()["device"]}
+    stamp = made_stamp()
     saved = write_json(path, {"profile": profile.as_dict(), "made": stamp,
                               "result": result if raw else result.as_dict()})
     if made is not None:
