@@ -30,6 +30,23 @@ def write_section(name: str, text: str, path: Path = RESULTS) -> Path:
     return path
 
 
+def cpu_kind(model: str) -> str:
+    """The CPU kind a section of RESULTS.md is kept for: "Intel Xeon", "AMD EPYC", else the model name.
+    Each kind keeps its own figures, side by side (a speed target must hold on every kind)."""
+    low = model.lower()
+    if "xeon" in low:
+        return "Intel Xeon"
+    if "epyc" in low:
+        return "AMD EPYC"
+    return model.strip() or "unknown CPU"
+
+
+def section_name(base: str, model: str) -> str:
+    """The marker name of benchmark ``base``'s section for this CPU kind, e.g. "bench_rug:amd-epyc"."""
+    slug = "".join(c if c.isalnum() else "-" for c in cpu_kind(model).lower()).strip("-")
+    return f"{base}:{slug}"
+
+
 def cpu_info() -> dict:
     """The machine as the results record it: lscpu's model name, the CPU count, python, the UTC date."""
     import datetime

@@ -18,15 +18,17 @@ views the data as (-1, m, s) and multiplies by the small dense H_m along the mid
 GEMM (``X.view(-1, m) @ H_m`` when s = 1, ``H_m @ X`` batched otherwise). A pass costs 2m flops per
 element against b = log2(m) add/sub stages, but a BLAS GEMM with m <= 32 runs close to the machine's
 matmul peak, while each butterfly stage written with torch element-wise ops is a full memory sweep.
-Measured on the 2-core AVX-512 machine of ``benchmarks/RESULTS.md``, per 2^22 float32 elements: one
-m = 32 pass (5 bits) ~1 ms, one m = 16 pass ~0.9 ms, one m = 64 pass ~2.3 ms, one radix-2 stage
-(1 bit) ~1 ms. So the plan is ceil(k / 5) passes with balanced group sizes of at most 5 bits
-(2 <= k <= 5: one dense matmul; a 1-bit group is one add/sub butterfly). Each pass reads one buffer
+Which split is fastest depends on the CPU (its caches and its BLAS): on the Intel Xeon it was tuned on,
+ceil(k / 5) passes of balanced sizes of at most 5 bits in chunks of 2^22 elements (the fixed rule); on
+an AMD EPYC other splits and chunks are 1.3-1.6x faster. So on the CPU the plan is measured once per
+(CPU, torch, threads, dtype, n) and remembered on disk, and the fixed rule is used where tuning is
+turned off, on CUDA and along another dim than the last (numerics/fwht_plan.py, which also bounds the
+rounding of any plan). A 1-bit group is one add/sub butterfly. Each pass reads one buffer
 and writes another (GEMMs cannot work in place); the passes alternate between the output and one
 scratch buffer so that the last pass lands in the output. The matmul passes are exact up to float
 rounding: the entries of H_m are +-1 and each output element is a sum of m signed inputs.
 
-The rows are processed in chunks of about ``_CHUNK_ELEMS`` elements so that the scratch buffer stays
+The rows are processed in chunks of the plan's size (at most 2^22 elements) so that the scratch buffer stays
 bounded whatever the batch size; on the CPU it is kept per thread and dtype and reused, because
 freshly allocated memory costs page faults. A transform along another dim than the last needs no
 transpose: with x viewed as (pre, n, post) the lowest group simply has stride s = post. The same
@@ -37,9 +39,12 @@ If float32 matmuls are allowed reduced precision (TF32 / bfloat16 via
 ``torch.backends.*.fp32_precision`` settings), the float32 transform uses radix-2 butterflies
 (exact, slower) instead of GEMMs.
 
-Optional backend: if the package ``fht_cpu`` is installed, ``fwht(x, backend="fht_cpu")`` hands
-contiguous CPU float tensors to its compiled kernel (same values, same autograd rule). It is never
-chosen automatically; the default pure-torch path has no dependency beyond torch.
+The compiled backend: if the package ``fht_cpu`` is installed (``pip install -e '.[fast]'``), the
+default ``backend="auto"`` hands CPU float32/float64 tensors transformed along their last dimension to
+its kernel (SIMD butterflies in place, 2.5-6x faster than the GEMM passes: benchmarks/RESULTS.md), and
+the pure-torch passes do everything else (CUDA, another dim). The values agree to rounding, not bit for
+bit (another summation order; the bound is tested); ``backend="torch"`` keeps the pure-torch path
+everywhere. Why an extra and not a dependency: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -51,19 +56,13 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from . import fwht_plan
 from ._validation import check_fits_in_memory, check_power_of_two
+from .fwht_plan import MAX_CHUNK_ELEMS, Plan
 
 __all__ = ["hadamard", "fwht", "fht_cpu_available"]
 
-# Elements per chunk of rows (one scratch buffer of this size per thread and dtype). 2^22 float32 =
-# 16 MiB: few, large GEMMs (each parallel region costs a wake-up of the thread pool, which is expensive
-# when the shared CPU is oversubscribed), and still far below the 260 MiB L3 of the benchmark machine.
-_CHUNK_ELEMS = 1 << 22
-# Largest bit group done by one dense matmul pass (m = 32): above it the 2m flops/element outgrow the
-# saving of a pass (measured: m = 64 costs ~2.5x an m = 32 pass for one extra bit).
-_MAX_GROUP_BITS = 5
-
-_BACKENDS = ("torch", "fht_cpu")
+_BACKENDS = ("auto", "torch", "fht_cpu")
 
 
 def hadamard(n: int, *, dtype=torch.float32, device=None) -> torch.Tensor:
@@ -83,16 +82,6 @@ _small_h: dict = {}
 _local = threading.local()
 
 
-def _group_bits(k: int) -> list[int]:
-    """Bits per pass, lowest group first: ceil(k / 5) groups, sizes as equal as possible."""
-    if k == 0:
-        return []
-    passes = -(-k // _MAX_GROUP_BITS)
-    base, extra = divmod(k, passes)
-    # larger groups first (lowest bits): the s = 1 GEMM is the most efficient one
-    return [base + 1] * extra + [base] * (passes - extra)
-
-
 def _small_hadamard(m: int, dtype, device: torch.device) -> torch.Tensor:
     key = (m, dtype, device)
     h = _small_h.get(key)
@@ -105,7 +94,7 @@ def _small_hadamard(m: int, dtype, device: torch.device) -> torch.Tensor:
 def _scratch(numel: int, like: torch.Tensor, slot: int = 0) -> torch.Tensor:
     """A 1-D scratch tensor of at least ``numel`` elements (reused per thread, dtype and slot on the CPU;
     different slots never share memory)."""
-    if like.device.type != "cpu" or numel > _CHUNK_ELEMS:
+    if like.device.type != "cpu" or numel > MAX_CHUNK_ELEMS:
         # CUDA has a caching allocator; an oversized slab is not worth keeping alive.
         return torch.empty(numel, dtype=like.dtype, device=like.device)
     cache = getattr(_local, "bufs", None)
@@ -113,7 +102,7 @@ def _scratch(numel: int, like: torch.Tensor, slot: int = 0) -> torch.Tensor:
         cache = _local.bufs = {}
     buf = cache.get((like.dtype, slot))
     if buf is None or buf.numel() < numel:
-        buf = torch.empty(max(numel, min(_CHUNK_ELEMS, 4 * numel)), dtype=like.dtype)
+        buf = torch.empty(max(numel, min(MAX_CHUNK_ELEMS, 4 * numel)), dtype=like.dtype)
         cache[(like.dtype, slot)] = buf
     return buf
 
@@ -146,17 +135,36 @@ def _butterfly(src: torch.Tensor, dst: torch.Tensor, s: int) -> None:
     torch.sub(a, b, out=d[:, 1])
 
 
-def _transform_block(src: torch.Tensor, out: torch.Tensor, tmp: torch.Tensor, n: int, post: int,
-                     exact_mm: bool) -> None:
-    """out = H_n along the middle axis of src viewed as (rows, n, post); all three contiguous.
+def _groups(x: torch.Tensor, n: int, post: int, exact_mm: bool) -> Plan:
+    """The plan for H_n along the middle axis of x viewed as (pre, n, post).
+
+    Radix-2 butterflies when matmuls may round (see the module docstring); the measured plan
+    (numerics.fwht_plan) for a CPU transform along the last dimension; the fixed rule otherwise.
+    """
+    k = n.bit_length() - 1
+    if not exact_mm:
+        return Plan((1,) * k, MAX_CHUNK_ELEMS)
+    if x.device.type == "cpu" and post == 1:
+        test: list[torch.Tensor] = []  # the search's test array and output, made only if a search runs
+
+        def run(plan: Plan) -> None:
+            if not test:
+                rows = max(1, fwht_plan.SEARCH_ELEMS // n)
+                t = torch.randn(rows, n, generator=torch.Generator().manual_seed(0), dtype=x.dtype)
+                test.extend((t, torch.empty_like(t)))
+            _run_plan(test[0], test[1], plan, test[0].shape[0], n, 1)
+
+        return fwht_plan.measured_plan(k, x.dtype, run)
+    return fwht_plan.fixed_plan(k)
+
+
+def _transform_block(src: torch.Tensor, out: torch.Tensor, tmp: torch.Tensor, post: int,
+                     groups: tuple[int, ...]) -> None:
+    """out = H_n along the middle axis of src viewed as (rows, n, post), n = 2^sum(groups), one pass
+    per group of bits (lowest first); all three contiguous.
 
     tmp has at least src.numel() elements and is overwritten. src is only read.
     """
-    k = n.bit_length() - 1
-    if exact_mm:
-        groups = _group_bits(k)
-    else:
-        groups = [1] * k
     if not groups:  # n == 1: H_1 = [1]
         out.copy_(src)
         return
@@ -179,20 +187,24 @@ def _transform_block(src: torch.Tensor, out: torch.Tensor, tmp: torch.Tensor, n:
         s *= m
 
 
+def _run_plan(x: torch.Tensor, out: torch.Tensor, plan: Plan, pre: int, n: int, post: int) -> None:
+    """out = H_n along the middle axis of contiguous x viewed as (pre, n, post), chunk by chunk."""
+    slab = n * post
+    xs = x.view(pre, slab)
+    os_ = out.view(pre, slab)
+    rows = max(1, min(pre, plan.chunk_elems // slab))
+    tmp = _scratch(rows * slab, x)
+    for r0 in range(0, pre, rows):
+        r1 = min(pre, r0 + rows)
+        _transform_block(xs[r0:r1], os_[r0:r1], tmp, post, plan.groups)
+
+
 def _fwht_torch(x: torch.Tensor, pre: int, n: int, post: int) -> torch.Tensor:
     """H_n along the middle axis of contiguous x viewed as (pre, n, post); a new contiguous tensor."""
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if x.numel() == 0:
         return out
-    exact_mm = _matmul_is_exact(x)
-    slab = n * post
-    xs = x.view(pre, slab)
-    os_ = out.view(pre, slab)
-    rows = max(1, min(pre, _CHUNK_ELEMS // slab))
-    tmp = _scratch(rows * slab, x)
-    for r0 in range(0, pre, rows):
-        r1 = min(pre, r0 + rows)
-        _transform_block(xs[r0:r1], os_[r0:r1], tmp, n, post, exact_mm)
+    _run_plan(x, out, _groups(x, n, post, _matmul_is_exact(x)), pre, n, post)
     return out
 
 
@@ -202,17 +214,17 @@ _SANDWICH_CHUNK_ELEMS = 1 << 20
 
 
 def hadamard_sandwich(x: torch.Tensor, v: torch.Tensor, *, out: torch.Tensor | None = None,
-                      backend: str = "torch") -> torch.Tensor:
+                      backend: str = "auto") -> torch.Tensor:
     """H diag(v) H x along the last dimension of contiguous x, fused: no gradient, no tensor of x's size
     allocated besides ``out`` (pass one to reuse it; it may not overlap x).
 
     backend "torch": each chunk of rows goes x -> scratch A (first transform, through scratch B), is
     scaled by v in place, then -> out (second transform, through scratch B): the intermediate never
     leaves the cache and no fresh memory is touched, which is what the unfused fwht(fwht(x) * v) pays
-    for at large sizes. backend "fht_cpu" (CPU float32/float64; the torch path otherwise): x is copied
-    into out, which the compiled kernel transforms in place, twice, around the scaling -- in place it is
-    about 2.5x faster per transform than the GEMM passes (benchmarks/RESULTS.md). The caller validates
-    the backend (see :func:`fwht`).
+    for at large sizes. backend "fht_cpu", and "auto" where that package is installed (CPU
+    float32/float64; the torch path otherwise): x is copied into out, which the compiled kernel
+    transforms in place, twice, around the scaling -- in place it is about 2.5x faster per transform
+    than the GEMM passes (benchmarks/RESULTS.md). The caller validates the backend (see :func:`fwht`).
     """
     if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim == 0 or not x.is_contiguous():
         raise ValueError("x must be a contiguous floating-point tensor with at least one dimension")
@@ -229,7 +241,7 @@ def hadamard_sandwich(x: torch.Tensor, v: torch.Tensor, *, out: torch.Tensor | N
     v = v.to(dtype=x.dtype, device=x.device)
     pre = x.numel() // n
     xs, os_ = x.view(pre, n), out.view(pre, n)
-    if backend == "fht_cpu" and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+    if _use_fht_cpu(backend, x, 1):
         os_.copy_(xs)
         o = os_.detach().numpy()
         threads = torch.get_num_threads()
@@ -237,16 +249,16 @@ def hadamard_sandwich(x: torch.Tensor, v: torch.Tensor, *, out: torch.Tensor | N
         os_.mul_(v)
         _fht_cpu_module.fht(o, axis=-1, inplace=True, num_threads=threads)
         return out
-    exact_mm = _matmul_is_exact(x)
+    groups = _groups(x, n, 1, _matmul_is_exact(x)).groups  # the chunk is the sandwich's own
     rows = max(1, min(pre, _SANDWICH_CHUNK_ELEMS // n))
     a = _scratch(rows * n, x, slot=1)
     b = _scratch(rows * n, x, slot=2)
     for r0 in range(0, pre, rows):
         r1 = min(pre, r0 + rows)
         ya = a[: (r1 - r0) * n].view(r1 - r0, n)
-        _transform_block(xs[r0:r1], ya, b, n, 1, exact_mm)
+        _transform_block(xs[r0:r1], ya, b, 1, groups)
         ya.mul_(v)
-        _transform_block(ya, os_[r0:r1], b, n, 1, exact_mm)
+        _transform_block(ya, os_[r0:r1], b, 1, groups)
     return out
 
 
@@ -279,8 +291,16 @@ def _fwht_fht_cpu(x: torch.Tensor, pre: int, n: int, post: int) -> torch.Tensor:
     return out
 
 
+def _use_fht_cpu(backend: str, x: torch.Tensor, post: int) -> bool:
+    """Whether the compiled kernel does this transform: asked for ("fht_cpu") or installed ("auto"), and
+    x a CPU float32/float64 tensor transformed along its last dimension (post == 1)."""
+    if backend == "torch" or post != 1 or x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64):
+        return False
+    return backend == "fht_cpu" or fht_cpu_available()
+
+
 def check_backend(backend) -> str:
-    """``backend`` if it is "torch", or "fht_cpu" with that package installed; else ValueError."""
+    """``backend`` if it is "auto" or "torch", or "fht_cpu" with that package installed; else ValueError."""
     if backend not in _BACKENDS:
         raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
     if backend == "fht_cpu" and not fht_cpu_available():
@@ -305,13 +325,12 @@ class _FWHT(torch.autograd.Function):
 
 
 def _dispatch(x, pre, n, post, backend):
-    if (backend == "fht_cpu" and post == 1 and x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64)):
+    if _use_fht_cpu(backend, x, post):
         return _fwht_fht_cpu(x, pre, n, post)
     return _fwht_torch(x, pre, n, post)
 
 
-def fwht(x: torch.Tensor, dim: int = -1, *, backend: str = "torch") -> torch.Tensor:
+def fwht(x: torch.Tensor, dim: int = -1, *, backend: str = "auto") -> torch.Tensor:
     r"""The unnormalised fast Walsh–Hadamard transform along ``dim``: ``x @ hadamard(n)`` in O(n log n).
 
     y_i = \sum_j H_ij x_j with H the Sylvester matrix of order n = x.shape[dim], a power of two.
@@ -319,10 +338,12 @@ def fwht(x: torch.Tensor, dim: int = -1, *, backend: str = "torch") -> torch.Ten
     same transform, H being symmetric), and returns a new contiguous tensor of x's shape (x is not
     modified). Applying it twice multiplies by n.
 
-    backend: ``"torch"`` (default; dense Hadamard GEMMs over bit groups, see the module docstring) or
-    ``"fht_cpu"``: the optional compiled package of that name, used for CPU float32/float64 tensors
-    transformed along their last dimension, and the torch path for anything else. Asking for
-    ``"fht_cpu"`` when it is not installed raises ValueError.
+    backend: ``"auto"`` (default): the compiled package ``fht_cpu`` where it is installed, for CPU
+    float32/float64 tensors transformed along their last dimension, and the pure-torch path for
+    anything else; ``"torch"``: always the pure-torch path (dense Hadamard GEMMs over bit groups, see
+    the module docstring); ``"fht_cpu"``: like "auto", but raises ValueError when the package is not
+    installed. The backends agree to rounding: every output is a sum of n signed inputs, added in
+    another order.
     """
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")

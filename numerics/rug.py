@@ -88,15 +88,16 @@ class RugOperator:
             self._masks[key] = m
         return m
 
-    def apply(self, x: torch.Tensor, *, out: torch.Tensor | None = None, backend: str = "torch") -> torch.Tensor:
+    def apply(self, x: torch.Tensor, *, out: torch.Tensor | None = None, backend: str = "auto") -> torch.Tensor:
         """R x over the last dimension (which must be n_s); any leading batch shape.
 
         Without autograd (x needs no gradient, or under ``torch.no_grad()``) the two transforms are
         fused chunk by chunk and the result goes into ``out`` if given (a contiguous tensor of x's shape,
         dtype and device that shares no storage with x): a loop that reuses ``out`` touches no fresh memory. When x
         needs a gradient the product is built from :func:`fwht` and is differentiable (``out`` is then
-        refused). backend: as for :func:`fwht`; "fht_cpu" (optional package) transforms ``out`` in place
-        with the compiled kernel, the fastest path on a CPU at large n_s."""
+        refused). backend: as for :func:`fwht`; with "auto" (default) where the optional package fht_cpu
+        is installed, or "fht_cpu", the compiled kernel transforms ``out`` in place (CPU float32/float64),
+        the fastest path on a CPU; "torch" keeps the pure-torch transforms."""
         check_backend(backend)
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise ValueError("x must be a floating-point torch.Tensor")

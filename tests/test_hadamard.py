@@ -7,6 +7,7 @@ H_ij = (-1)^popcount(i & j) with numpy, independently of scipy and of the code u
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import os
 import sys
 
@@ -22,6 +23,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reference import dense_hadamard as dense_h  # noqa: E402
 
 hmod = sys.modules["numerics.hadamard"]  # the module (the package re-exports the function `hadamard`)
+plan_mod = sys.modules["numerics.fwht_plan"]
+_fwht = fwht
+
+
+@pytest.fixture(params=["torch", "auto"])
+def each_backend(request, monkeypatch):
+    """Run a test with this module's ``fwht`` bound to each backend: "torch" (the GEMM passes) and
+    "auto" (the compiled fht_cpu where installed, which takes CPU transforms along the last dim)."""
+    monkeypatch.setattr(sys.modules[__name__], "fwht", functools.partial(_fwht, backend=request.param))
+    return request.param
 
 CUDA = torch.cuda.is_available()
 
@@ -73,6 +84,7 @@ class TestHadamardMatrix:
 # ----------------------------------------------------------------------------- fwht values
 
 
+@pytest.mark.usefixtures("each_backend")
 class TestFwhtValues:
     @pytest.mark.parametrize("k", range(0, 13))
     @pytest.mark.parametrize("batch", [(), (1,), (3,), (2, 5)])
@@ -140,7 +152,8 @@ class TestFwhtValues:
 
     def test_large_batch_is_chunked(self, monkeypatch):
         # force many chunks (and a ragged last one) without large tensors
-        monkeypatch.setattr(hmod, "_CHUNK_ELEMS", 200)
+        fixed = plan_mod.fixed_plan
+        monkeypatch.setattr(plan_mod, "fixed_plan", lambda k: plan_mod.Plan(fixed(k).groups, 200))
         x = torch.randn(37, 64, dtype=torch.float64)
         torch.testing.assert_close(fwht(x), reference(x), rtol=0, atol=1e-12)
         x3 = torch.randn(7, 32, 5, dtype=torch.float64)
@@ -187,15 +200,16 @@ class TestFwhtValues:
 
     def test_group_plan_covers_all_bits(self):
         for k in range(0, 31):
-            groups = hmod._group_bits(k)
+            groups = plan_mod.fixed_plan(k).groups
             assert sum(groups) == k
-            assert all(1 <= g <= hmod._MAX_GROUP_BITS for g in groups)
-            assert len(groups) == -(-k // hmod._MAX_GROUP_BITS)
+            assert all(1 <= g <= plan_mod.FIXED_GROUP_BITS for g in groups)
+            assert len(groups) == -(-k // plan_mod.FIXED_GROUP_BITS)
 
 
 # ----------------------------------------------------------------------------- fwht contract
 
 
+@pytest.mark.usefixtures("each_backend")
 class TestFwhtContract:
     @pytest.mark.parametrize("n", [1, 2, 32, 1024])
     def test_input_not_modified_and_new_tensor(self, n):
@@ -235,6 +249,7 @@ class TestFwhtContract:
 # ----------------------------------------------------------------------------- gradients
 
 
+@pytest.mark.usefixtures("each_backend")
 class TestFwhtGrad:
     @pytest.mark.parametrize("shape,dim", [((4,), 0), ((2, 8), -1), ((3, 16, 2), 1), ((2, 1), 1), ((32, 3), 0)])
     def test_gradcheck(self, shape, dim):

@@ -189,11 +189,12 @@ class TestApply:
         np.testing.assert_allclose(y.numpy(), expect, rtol=0, atol=1e-11 * np.sqrt(n_s))
         torch.testing.assert_close(op(x), y, rtol=0, atol=0)  # __call__ is apply
 
+    @pytest.mark.parametrize("backend", ["torch", "auto"])
     @pytest.mark.parametrize("n_s,n_d", [(1024, 100), (4096, 4096), (4096, 1)])
-    def test_apply_float32(self, n_s, n_d):
+    def test_apply_float32(self, n_s, n_d, backend):
         op = RugOperator(n_s, n_d, seed=3)
         x = torch.randn(8, n_s)
-        y = op.apply(x)
+        y = op.apply(x, backend=backend)
         assert y.dtype == torch.float32
         expect = x.double().numpy() @ reference_r(n_s, op.S.numpy())
         # |R x| ~ sqrt(n_s / n_d) |x|; float32 rounding of two transforms of size n_s
@@ -214,7 +215,7 @@ class TestApply:
         np.testing.assert_allclose(x.grad.numpy(), w.numpy() @ reference_r(64, op.S.numpy()), rtol=0, atol=1e-12)
 
     @pytest.mark.parametrize("rows", [1, 3, 7])
-    def test_fused_path_across_chunk_boundaries(self, monkeypatch, rows):
+    def test_fused_path_across_chunk_boundaries(self, monkeypatch, rows):  # the pure-torch sandwich
         # chunks of `rows` rows, the last one partial: both paths against the dense reference
         import importlib
 
@@ -222,19 +223,20 @@ class TestApply:
         monkeypatch.setattr(hd, "_SANDWICH_CHUNK_ELEMS", rows * 256)
         op = RugOperator(256, 40, seed=8)
         x = torch.randn(2, 5, 256, dtype=torch.float64)
-        fused = op.apply(x)
+        fused = op.apply(x, backend="torch")
         with torch.enable_grad():
-            autograd = op.apply(x.clone().requires_grad_(True)).detach()
+            autograd = op.apply(x.clone().requires_grad_(True), backend="torch").detach()
         expect = x.numpy() @ reference_r(256, op.S.numpy())
         np.testing.assert_allclose(fused.numpy(), expect, rtol=0, atol=1e-12)
         np.testing.assert_allclose(autograd.numpy(), expect, rtol=0, atol=1e-12)
 
-    def test_out_is_filled_and_reused(self):
+    @pytest.mark.parametrize("backend", ["torch", "auto"])
+    def test_out_is_filled_and_reused(self, backend):
         op = RugOperator(512, 64, seed=9)
         out = torch.full((6, 512), float("nan"))
         for seed in (0, 1):
             x = torch.randn(6, 512, generator=torch.Generator().manual_seed(seed))
-            y = op.apply(x, out=out)
+            y = op.apply(x, out=out, backend=backend)
             assert y is out
             expect = x.double().numpy() @ reference_r(512, op.S.numpy())
             assert np.abs(out.double().numpy() - expect).max() <= 1e-5 * np.sqrt(512)
