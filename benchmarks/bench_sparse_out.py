@@ -3,22 +3,29 @@ fraction of active outputs (issue 19, item 4); its figures are in benchmarks/REA
 
     python benchmarks/bench_sparse_out.py [threads] [n_s] [p] [bias]
     python benchmarks/bench_sparse_out.py --write     # the table's cases, into benchmarks/RESULTS.md
+    python benchmarks/bench_sparse_out.py --train [--write]   # whole runs from initialisation (auto's rule)
 
 A trained model at small p has few active outputs (f > 0); at initialisation many more are. Every bias is set
 to ``bias`` (default -0.05) so that the active fraction is the one wanted (printed); the three kernels are
 timed in alternating blocks of 5 steps, 5 rounds, median; the matmul rate is printed before and after.
+
+``--train`` times whole runs instead, what ``auto``'s choice is about: ``numerics.train`` from initialisation
+for TRAIN_STEPS steps (no stopping rule; evaluation and files included) with each kernel, the kernels in a
+rotating order per case, so that the active fraction goes from early training's ~30 % down as it does in a
+real run. Its table is written to its own section of RESULTS.md per CPU kind.
 """
 
 from __future__ import annotations
 
 import statistics
 import sys
+import tempfile
 import time
 
 import torch
 
-from _results import cpu_info, matmul_rate, write_section
-from numerics import TrainConfig
+from _results import cpu_info, cpu_kind, matmul_rate, section_name, write_section
+from numerics import TrainConfig, train
 from numerics.train import Trainer
 
 KERNELS = ("dense", "sparse", "sparse_out")
@@ -54,7 +61,57 @@ def measure(threads: int, n_s: int, p: float, bias: float) -> dict:
             "active": float((tr.kernel.z != 0).double().mean())}
 
 
+#: (n_s, p) of whole runs: inside auto's sparse_out rule, at its edges in n_s and in p
+TRAIN_CASES = ((2048, 0.05), (4096, 0.02), (1024, 0.05), (2048, 0.1))
+TRAIN_STEPS = 400
+
+
+def measure_runs(n_s: int, p: float, rotate: int) -> dict:
+    """Seconds per step of a whole run with each kernel (rotating order), and its final window loss."""
+    torch.set_num_threads(2)
+    out = {}
+    order = KERNELS[rotate % 3:] + KERNELS[:rotate % 3]
+    for k in order:
+        cfg = TrainConfig(n_s=n_s, r=0.25, p=p, batch=1024, kernel=k, device="cpu", max_steps=TRAIN_STEPS,
+                          stop_rule=False, checkpoint_every=0)
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            run = train(cfg, tmp, progress=False)
+            out[k] = {"ms": 1e3 * (time.perf_counter() - t) / TRAIN_STEPS, "loss": float(run.metrics["instance"][0]["loss"])}
+    return out
+
+
+def main_train(write: bool) -> None:
+    info = cpu_info()
+    peak = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    mm = [matmul_rate(*peak)[1]]
+    rows = []
+    for i, (n_s, p) in enumerate(TRAIN_CASES):
+        m = measure_runs(n_s, p, i)
+        t = {k: v["ms"] for k, v in m.items()}
+        fastest = min(t, key=t.get)
+        rel = max(abs(m[k]["loss"] / m["dense"]["loss"] - 1) for k in KERNELS)
+        rows.append(f"| {n_s} | {p:g} | {t['dense']:.1f} | {t['sparse']:.1f} | {t['sparse_out']:.1f} | "
+                    f"{t['sparse'] / t['sparse_out']:.2f}x | {t['dense'] / t['sparse_out']:.2f}x | {fastest} | {rel:.1e} |")
+        print(rows[-1], flush=True)
+    mm.append(matmul_rate(*peak)[1])
+    text = "\n".join([
+        f"## Whole runs by kernel (`bench_sparse_out.py --train`, {cpu_kind(info['cpu'])})", "",
+        f"- Machine: {info['cpu']}, {info['cores']} cores, 2 threads; {info['date']}",
+        f"- Matmul 1024^3 float32 before / after: {mm[0]:.0f} / {mm[1]:.0f} GFLOP/s", "",
+        f"ms per step of `numerics.train` from initialisation, {TRAIN_STEPS} steps (no stopping rule), batch 1024, "
+        "r = 1/4, one run per kernel in a rotating order; the last column is the largest relative difference of "
+        "the final window loss from the dense kernel's (the kernels agree to rounding, and rounding grows over a run).", "",
+        "| n_s | p | dense | sparse | sparse_out | sparse / sparse_out | dense / sparse_out | fastest | loss rel. diff |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|---:|", *rows])
+    if write:
+        write_section(section_name("bench_sparse_out_train", info["cpu"]), text)
+
+
 def main(argv):
+    if "--train" in argv:
+        main_train("--write" in argv)
+        return
     if "--write" in argv:
         info = cpu_info()
         rows, mm = [], []

@@ -11,13 +11,16 @@ the bits per pass, lowest first, and the number of elements transformed per chun
   dtype, n), a short search times the candidate plans (:func:`candidate_plans`: every split of k into
   passes of 1-6 bits, at most one of 1 bit, no more than ceil(k / 6) + 2 passes; then the chunk size
   for the best three), on a 2^22-element array, and keeps the fastest, like FFTW's "wisdom". The search
-  takes about a second per size; the result is kept in memory and in a JSON file
+  takes 1-3 s per size on a 2-core CPU; the result is kept in memory and in a JSON file
   (:func:`wisdom_path`), so each size is searched once per machine.
 
 The plans compute the same transform; only the summation order, hence the rounding, differs: every
 output is a sum of n signed inputs, and with D = sum over passes of (m_g - 1) the additions on any
 path, |y_computed - y| <= gamma_D ||x||_1 with gamma_D = D u / (1 - D u), u the unit roundoff
-(tested). For bit-for-bit reproducible transforms across machines, turn tuning off:
+(tested). Once a plan is in the wisdom file every process on the machine uses it, but processes that start
+before it is there search on their own (and a search during another's load may pick another plan), and
+another machine measures its own. For bit-for-bit reproducible transforms across machines and processes,
+turn tuning off:
 ``PERSIAN_RUG_FWHT_TUNE=0`` in the environment, or :func:`set_tuning` (False); the fixed rule is then
 used everywhere (it is what every release before the tuner computed).
 
