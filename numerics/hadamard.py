@@ -135,16 +135,18 @@ def _butterfly(src: torch.Tensor, dst: torch.Tensor, s: int) -> None:
     torch.sub(a, b, out=d[:, 1])
 
 
-def _groups(x: torch.Tensor, n: int, post: int, exact_mm: bool) -> Plan:
+def _plan_for(x: torch.Tensor, n: int, post: int, exact_mm: bool) -> Plan:
     """The plan for H_n along the middle axis of x viewed as (pre, n, post).
 
     Radix-2 butterflies when matmuls may round (see the module docstring); the measured plan
-    (numerics.fwht_plan) for a CPU transform along the last dimension; the fixed rule otherwise.
+    (numerics.fwht_plan) for a CPU transform along the last dimension of length up to the search's test
+    size (above it a row is one chunk whatever the plan, and a test array would double the memory); the
+    fixed rule otherwise.
     """
     k = n.bit_length() - 1
     if not exact_mm:
         return Plan((1,) * k, MAX_CHUNK_ELEMS)
-    if x.device.type == "cpu" and post == 1:
+    if x.device.type == "cpu" and post == 1 and n <= fwht_plan.SEARCH_ELEMS:
         test: list[torch.Tensor] = []  # the search's test array and output, made only if a search runs
 
         def run(plan: Plan) -> None:
@@ -204,7 +206,7 @@ def _fwht_torch(x: torch.Tensor, pre: int, n: int, post: int) -> torch.Tensor:
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if x.numel() == 0:
         return out
-    _run_plan(x, out, _groups(x, n, post, _matmul_is_exact(x)), pre, n, post)
+    _run_plan(x, out, _plan_for(x, n, post, _matmul_is_exact(x)), pre, n, post)
     return out
 
 
@@ -249,7 +251,7 @@ def hadamard_sandwich(x: torch.Tensor, v: torch.Tensor, *, out: torch.Tensor | N
         os_.mul_(v)
         _fht_cpu_module.fht(o, axis=-1, inplace=True, num_threads=threads)
         return out
-    groups = _groups(x, n, 1, _matmul_is_exact(x)).groups  # the chunk is the sandwich's own
+    groups = _plan_for(x, n, 1, _matmul_is_exact(x)).groups  # the chunk is the sandwich's own
     rows = max(1, min(pre, _SANDWICH_CHUNK_ELEMS // n))
     a = _scratch(rows * n, x, slot=1)
     b = _scratch(rows * n, x, slot=2)
