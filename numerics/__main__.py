@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--lr", type=float, default=None)
         p.add_argument("--max-steps", dest="max_steps", type=int, default=None)
         p.add_argument("--kernel", choices=KERNEL_CHOICES, default=None,
-                       help="the step kernel (default auto: sparse on the CPU where it measured faster, from n_s = 512 at small p)")
+                       help="the step kernel (default auto: on the CPU sparse where it measured faster, from n_s = 512 at "
+                            "small p, and narrow for n_d <= 8 in float32)")
         if name == "sweep":
             p.add_argument("--seeds", type=int, default=1,
                            help="independent replicas of every (p, r), seeded --seed + instance (default 1)")

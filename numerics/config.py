@@ -196,8 +196,10 @@ class TrainConfig(RunConfig):
     dtype : "float32" or "float64".
     kernel : how a step is computed, a name in :data:`numerics.kernels.KERNELS`: "dense" (five batched
         matmuls with a dense batch), "sparse" (the batch kept as its on entries, CPU only, every p <= 0.25:
-        the two products with x run as sparse-dense products) or "auto" ("sparse" on the CPU where it is
-        faster, see :func:`numerics.kernels.choose_kernel`). The kernels agree to rounding.
+        the two products with x run as sparse-dense products), "sparse_out" (sparse, and the output gradient
+        too), "narrow" (dense with h and dL/dh transposed, for a small n_d) or "auto" ("sparse" or "narrow" on
+        the CPU where they measured faster, see :func:`numerics.kernels.choose_kernel`). The kernels agree to
+        rounding.
     eval_batches : held-out batches for the final loss and its standard error.
     """
 

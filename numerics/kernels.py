@@ -22,8 +22,8 @@ import torch
 from .data import _transpose_csr, sample_instances, sample_instances_sparse
 from .law import GAPS_MAX_P
 
-__all__ = ["StepKernel", "DenseKernel", "SparseKernel", "SparseOutKernel", "KERNELS", "KERNEL_CHOICES", "choose_kernel",
-           "SPARSE_WHERE", "SPARSE_OUT_MAX_ACTIVE"]
+__all__ = ["StepKernel", "DenseKernel", "SparseKernel", "SparseOutKernel", "NarrowKernel", "KERNELS", "KERNEL_CHOICES",
+           "choose_kernel", "SPARSE_WHERE", "SPARSE_OUT_MAX_ACTIVE", "NARROW_WHERE"]
 
 
 class StepKernel:
@@ -242,7 +242,9 @@ class SparseOutKernel(SparseKernel):
 
     @classmethod
     def preferred(cls, config, device) -> bool:
-        return False  # not chosen by auto until measured faster (benchmarks/README.md)
+        # not chosen by auto: whole runs from initialisation measured 0.84-0.97x the sparse kernel's speed (the
+        # active fraction falls slowly: 15 % after 1000 steps at n_s = 2048, p = 0.05; benchmarks/README.md)
+        return False
 
     def _output_grads(self, e, h, W_out, gh, gW_inT, x) -> None:
         m = self.model
@@ -263,8 +265,71 @@ class SparseOutKernel(SparseKernel):
                 target[k].addmm_(gT, h[k], alpha=self.scale)  # + g^T h
 
 
+# "auto" picks the narrow kernel on the CPU for a config of this dtype with n_d <= n_d_max, n_s <= n_s_max and at
+# least min_entries entries in its batch (K batch n_s), for each row here: where its training step measured at
+# least 1.15x the dense kernel's (benchmarks/bench_narrow.py, benchmarks/README.md; AMD EPYC, 2 threads, torch
+# 2.13, 2026-12-01; paired blocks, medians, matmul 100-195 GFLOP/s). float32, batch 1024, K = 64: n_d = 1-8 at
+# n_s = 8-32 1.47-1.92x, n_d = 8 at n_s = 64 and 256 1.45x and 1.32x, and (K = 8) at n_s = 512-2048 1.49-1.99x;
+# n_d = 10 1.68x, but n_d = 12 even (1.03x), n_d = 16 slower (0.87-0.96x), n_d = 32, 64 too (0.95-0.98x). Fewer
+# entries: 2^14.3 (K = 1, n_s = 20, n_d = 5) 1.06-1.16x, 2^15.3 1.20x, 2^16 1.17-1.29x; from 2^17 on 1.32x or
+# more. float64: 1.06-1.17x at K = 64, so not picked. Where the sparse kernel's rule holds (n_s >= 512, small p)
+# it stays auto's pick (it comes first in KERNELS): narrow measured 1.18x (blocks 0.97-1.47x), 1.53x and 1.33x
+# its speed at n_s = 512, 1024, 2048 (n_d = 8, p = 0.05), not clearly faster at 512 and not measured at other p.
+NARROW_WHERE = (("float32", 8, 2048, 2 ** 17),)
+
+
+class NarrowKernel(DenseKernel):
+    r"""The dense kernel with h and dL/dh kept transposed, (K, n_d, batch), for a small n_d. The same equations:
+
+        h^T = W_in x^T,  z = h W_out^T + b,  (dL/dh)^T = W_out^T g^T,
+        dL/dW_in = (dL/dh)^T x (+ (g^T h)^T tied),  dL/dW_out^T = h^T g,  dL/db = sum_batch g,
+
+    with the products' outputs (n_d, batch) and (n_d, n_s) instead of (batch, n_d) and (n_s, n_d). Why: with
+    n_d = 5 as the short side of a row-major output or as the contraction, MKL's batched GEMM (SGEMM_BATCH)
+    runs the dense kernel's four products with n_d at 8-12 GFLOP/s on the AMD EPYC (1-1.6 ms each at K = 64,
+    n_s = 20, batch 1024); with the batch (or n_s) as the long side of every output, ~50 GFLOP/s (~0.25 ms
+    each; benchmarks/README.md). The forward z = h W_out^T reads h^T as a transposed operand, which is as fast.
+    The two weight gradients are made in one (K, n_d, n_s) buffer and copied into the parameters' own layouts
+    (a few kB). Each product sums in another order than the dense kernel's, so the gradients differ from its by
+    rounding (tests/test_kernel_narrow.py states and tests a bound). Every device, float32 and float64; ``auto``
+    picks it only on the CPU, where :data:`NARROW_WHERE` says it measured faster."""
+
+    name = "narrow"
+
+    def __init__(self, model, batch: int, importance: torch.Tensor | None):
+        super().__init__(model, batch, importance)
+        K, n_s, n_d = model.instances, model.n_s, model.n_d
+        kw = dict(device=model.W_in.device, dtype=model.W_in.dtype)
+        # h and dL/dh stored (K, n_d, batch); the base class reads them through (K, batch, n_d) views
+        self.hT, self.ghT = torch.empty(K, n_d, batch, **kw), torch.empty(K, n_d, batch, **kw)
+        self.h, self.gh = self.hT.transpose(1, 2), self.ghT.transpose(1, 2)
+        self.gW = torch.empty(K, n_d, n_s, **kw)  # a weight gradient in the fast layout, before its copy
+
+    @classmethod
+    def preferred(cls, config, device) -> bool:
+        entries = config.instances * config.batch * config.n_s
+        return device.type == "cpu" and any(config.dtype == dtype and config.n_d <= n_d and config.n_s <= n_s
+                                            and entries >= least for dtype, n_d, n_s, least in NARROW_WHERE)
+
+    def _hidden(self, x, W_inT, h):
+        torch.bmm(W_inT.transpose(1, 2), x.transpose(1, 2), out=self.hT)  # h^T = W_in x^T
+
+    def _output_grads(self, e, h, W_out, gh, gW_inT, x) -> None:
+        m, gW, hT = self.model, self.gW, self.hT
+        torch.baddbmm(self.ghT, W_out.transpose(1, 2), e.transpose(1, 2), beta=0.0, alpha=self.scale,
+                      out=self.ghT)  # (dL/dh)^T = W_out^T g^T
+        torch.bmm(self.ghT, x, out=gW)  # dL/dW_in = (dL/dh)^T x
+        if m.tied:
+            gW.baddbmm_(hT, e, alpha=self.scale)  # + h^T g
+        gW_inT.copy_(gW.transpose(1, 2))  # into W_in's feature-major storage
+        if not m.tied:
+            torch.baddbmm(gW, hT, e, beta=0.0, alpha=self.scale, out=gW)  # dL/dW_out^T = h^T g
+            m.W_out.grad.copy_(gW.transpose(1, 2))
+
+
 #: the step kernels by name, in the order ``auto`` asks them (the first that is preferred wins)
-KERNELS: dict[str, type[StepKernel]] = {"sparse_out": SparseOutKernel, "sparse": SparseKernel, "dense": DenseKernel}
+KERNELS: dict[str, type[StepKernel]] = {"sparse_out": SparseOutKernel, "sparse": SparseKernel, "narrow": NarrowKernel,
+                                        "dense": DenseKernel}
 
 #: what TrainConfig.kernel and --kernel accept
 KERNEL_CHOICES = ("auto", *KERNELS)
@@ -272,7 +337,8 @@ KERNEL_CHOICES = ("auto", *KERNELS)
 
 def choose_kernel(config, device: torch.device) -> str:
     """The step kernel a run uses: ``config.kernel``, or for "auto" the first kernel of :data:`KERNELS`
-    that runs on ``device`` and is preferred there (sparse on the CPU where it measured faster, else dense)."""
+    that runs on ``device`` and is preferred there (sparse or narrow on the CPU where they measured faster, else
+    dense)."""
     if config.kernel != "auto":
         why = KERNELS[config.kernel].refuses_device(device)
         if why:

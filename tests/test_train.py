@@ -107,10 +107,10 @@ class TestTraining:
                 a, b = getattr(alone.model, name)[0], getattr(together.model, name)[k]
                 assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), (k, name, (a - b).abs().max())
 
-    @pytest.mark.parametrize("kernel", ["dense", "sparse"])
+    @pytest.mark.parametrize("kernel", ["dense", "sparse", "narrow"])
     def test_resume_after_kill_gives_the_same_weights(self, tmp_path, kernel):
-        # dense: one instance draws from a numpy stream (p <= 0.25), one from a torch generator (p > 0.25)
-        ps = [0.05, 0.3] if kernel == "dense" else [0.05, 0.2]
+        # dense, narrow: one instance draws from a numpy stream (p <= 0.25), one from a torch generator (p > 0.25)
+        ps = [0.05, 0.2] if kernel == "sparse" else [0.05, 0.3]
         cfg = TrainConfig(n_s=32, n_d=8, p=ps, batch=128, lr=3e-3, max_steps=6000, window=100,
                           stop_rule=False, checkpoint_every=100, device="cpu", kernel=kernel)
         reference = train(cfg, tmp_path / "ref", progress=False)
@@ -150,7 +150,8 @@ class TestTraining:
         runs = {k: train(TrainConfig(kernel=k, **common), tmp_path / k, progress=False) for k in ("dense", kernel)}
         for name in ("W_in", "W_out", "b"):
             a, b = getattr(runs["dense"].model, name), getattr(runs[kernel].model, name)
-            assert not torch.equal(a, b)  # the kernels round differently ...
+            if kernel != "narrow":  # narrow sums as dense does at some sizes (here, n_d = 16; not at n_d <= 8)
+                assert not torch.equal(a, b)  # the kernels round differently ...
             assert torch.allclose(a, b, rtol=1e-3, atol=1e-5), (name, (a - b).abs().max())  # ... and agree
         for d, s in zip(runs["dense"].metrics["instance"], runs[kernel].metrics["instance"]):
             assert s["loss"] == pytest.approx(d["loss"], rel=1e-3)
@@ -321,7 +322,7 @@ def test_feature_dimensionality():
         feature_dimensionality(torch.ones(3))
 
 
-@pytest.mark.parametrize("kernel", ["dense", "sparse"])
+@pytest.mark.parametrize("kernel", ["dense", "sparse", "narrow"])
 def test_trainer_steps_match_autograd_and_plain_adam(kernel):
     # the Trainer's steps (hand-written gradients, fused Adam through a contiguous alias of the
     # feature-major W_in) against autograd and torch's unfused Adam on plain contiguous copies
