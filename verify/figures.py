@@ -78,6 +78,12 @@ def draw_symmetry_vs_ns(table, profile, out: Path) -> str:
             ("delta_var_nu", "Δ Var ν"), ("lambda", "Λ (eq. 3)")]
     fig, axes = subplots(1, len(keys), figsize=(3.2 * len(keys), 3.4))
     for ax, (key, label) in zip(axes, keys):
+        ys = {max(row[key], 1e-16) for row in table if row[key] is not None
+              and row["p"] in profile.grid_ps and row["r"] in profile.grid_rs}
+        if len(ys) == 1:  # one value throughout (an exact rug's statistics): a decade around it, set before the
+            (y,) = ys     # data, whose autoscaling would otherwise warn of a singular axis
+            ax.set_yscale("log")
+            ax.set_ylim(y / 10, y * 10)
         for i, p in enumerate(profile.grid_ps):
             for j, r in enumerate(profile.grid_rs):
                 pts = [(row["n_s"], max(row[key], 1e-16)) for row in table
