@@ -5,7 +5,7 @@ computes H_n x, n = 2^k, as one GEMM pass per group of bits (numerics/hadamard.p
 the bits per pass, lowest first, and the number of elements transformed per chunk of rows:
 
 * the **fixed rule** (:func:`fixed_plan`): ceil(k / 5) passes of balanced sizes, larger first, in chunks
-  of 2^22 elements. It was tuned on an Intel Xeon; on an AMD EPYC (Zen 4) other plans are 1.3-1.6x
+  of 2^22 elements. It was tuned on an Intel Xeon; on an AMD EPYC other plans are up to 1.45x
   faster (benchmarks/RESULTS.md), and which plan wins depends on the CPU, its caches and BLAS.
 * a **measured plan** (:func:`measured_plan`): on first use per (CPU model, torch version, threads,
   dtype, n), a short search times the candidate plans (:func:`candidate_plans`: every split of k into
@@ -198,9 +198,6 @@ def _store(path: Path, key: str, plan: Plan, seconds: float, fixed_seconds: floa
 
 
 # ----------------------------------------------------------------------------- the search
-
-TimeFn = Callable[[tuple[int, ...], int], float]
-
 
 def _median_time(run: Callable[[], None], reps: int) -> float:
     run()  # warm-up: scratch buffers, small Hadamard matrices, BLAS threads

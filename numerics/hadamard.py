@@ -20,7 +20,7 @@ element against b = log2(m) add/sub stages, but a BLAS GEMM with m <= 32 runs cl
 matmul peak, while each butterfly stage written with torch element-wise ops is a full memory sweep.
 Which split is fastest depends on the CPU (its caches and its BLAS): on the Intel Xeon it was tuned on,
 ceil(k / 5) passes of balanced sizes of at most 5 bits in chunks of 2^22 elements (the fixed rule); on
-an AMD EPYC other splits and chunks are 1.3-1.6x faster. So on the CPU the plan is measured once per
+an AMD EPYC other splits and chunks are up to 1.45x faster (1.25x at the geometric mean). So on the CPU the plan is measured once per
 (CPU, torch, threads, dtype, n) and remembered on disk, and the fixed rule is used where tuning is
 turned off, on CUDA and along another dim than the last (numerics/fwht_plan.py, which also bounds the
 rounding of any plan). A 1-bit group is one add/sub butterfly. Each pass reads one buffer
@@ -41,7 +41,7 @@ If float32 matmuls are allowed reduced precision (TF32 / bfloat16 via
 
 The compiled backend: if the package ``fht_cpu`` is installed (``pip install -e '.[fast]'``), the
 default ``backend="auto"`` hands CPU float32/float64 tensors transformed along their last dimension to
-its kernel (SIMD butterflies in place, 2.5-6x faster than the GEMM passes: benchmarks/RESULTS.md), and
+its kernel (SIMD butterflies, 2.3-5.4x faster than the GEMM passes on an AMD EPYC: benchmarks/RESULTS.md), and
 the pure-torch passes do everything else (CUDA, another dim). The values agree to rounding, not bit for
 bit (another summation order; the bound is tested); ``backend="torch"`` keeps the pure-torch path
 everywhere. Why an extra and not a dependency: benchmarks/README.md.
