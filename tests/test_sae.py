@@ -167,9 +167,10 @@ class TestDecayedAndRescaledLaw:
     cfg = SAEDataConfig(h=6, G=8, n_active=1.5, decay=0.9, correlation_rank=1, correlation_strength=0.9, seed=4)
 
     @pytest.fixture(scope="class")
-    def drawn(self):
-        data = ToyFeatureData(self.cfg, dtype="float64")
-        return data, _draw(data, self.N, seed=11)
+    @classmethod
+    def drawn(cls):  # a class-scoped fixture is a classmethod (pytest 9 deprecates instance methods here)
+        data = ToyFeatureData(cls.cfg, dtype="float64")
+        return data, _draw(data, cls.N, seed=11)
 
     def test_marginals_and_pairs_follow_the_exact_law(self, drawn):
         data, (_, b, _, _) = drawn
