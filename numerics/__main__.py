@@ -3,7 +3,8 @@
 Commands: ``rug`` (draw the rug, fig. 1), ``fit-rug`` (a and b of a Persian Rug model), ``stats``
 (symmetry statistics and macroscopic parameters of a weights file), ``weights`` (draw W and b, fig. 3),
 ``train`` (toy models), ``sweep`` (a (p, r) grid packed into instances), ``toy-models`` (Toy Models'
-demo), ``broken-symmetry`` (appendix H) and ``sae`` (sparse autoencoders on toy data). Bad input prints one line to stderr and exits with status 2.
+demo), ``broken-symmetry`` (appendix H), ``sae`` (sparse autoencoders on toy data) and ``fwht-plans``
+(the pure-torch transform's measured plans: list, measure, clear). Bad input prints one line to stderr and exits with status 2.
 """
 
 from __future__ import annotations
@@ -80,6 +81,41 @@ def _cmd_stats(args):
     if p is None:
         raise ValueError("--p is required (the weights file does not record p)")
     return {"symmetry": symmetry_stats(W, b, p).as_dict(), "macroscopic": macroscopic_params(W, b, p).as_dict()}
+
+
+def _cmd_fwht_plans(args):
+    import torch
+
+    from . import fwht_plan
+    from .hadamard import fwht
+
+    cleared = fwht_plan.clear_wisdom() if args.clear else None
+    for k in args.measure:
+        if not 1 <= k <= 22:
+            raise ValueError(f"--measure takes log2 n in [1, 22], got {k}")
+    if args.measure:
+        fwht_plan.set_tuning(True)  # asked for explicitly: measure even where the environment turns tuning off
+        try:
+            for k in args.measure:
+                fwht(torch.zeros(1, 1 << k), backend="torch")
+        finally:
+            fwht_plan.set_tuning(None)
+    result = {"wisdom": str(fwht_plan.wisdom_path()), "tuning": fwht_plan.tuning_enabled()}
+    if cleared is not None:
+        result["cleared"] = cleared
+    for key, entry in sorted(fwht_plan.stored_plans().items()):
+        if isinstance(entry, dict):
+            result[key] = (f"{'+'.join(map(str, entry.get('groups', [])))} bits, chunk {entry.get('chunk_elems')}"
+                           f" ({entry.get('ms_per_2^22')} ms per 2^22 elements, fixed rule "
+                           f"{entry.get('fixed_rule_ms_per_2^22')} ms)")
+    return result
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def _cmd_weights(args):
@@ -278,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     common(p)
     p.set_defaults(func=_cmd_broken_symmetry)
+
+    p = sub.add_parser("fwht-plans", help="the pure-torch Walsh-Hadamard transform's measured plans (wisdom)")
+    p.add_argument("--measure", type=_ints, default=[], metavar="K,K,...",
+                   help="measure the plans for n = 2^K now (float32; K in 1..22)")
+    p.add_argument("--clear", action="store_true", help="delete the wisdom file first (every size measured again)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_fwht_plans)
     return parser
 
 

@@ -24,6 +24,9 @@ turn tuning off:
 ``PERSIAN_RUG_FWHT_TUNE=0`` in the environment, or :func:`set_tuning` (False); the fixed rule is then
 used everywhere (it is what every release before the tuner computed).
 
+``python -m numerics fwht-plans`` lists the stored plans, ``--measure 10,14`` measures sizes now and
+``--clear`` deletes the file (:func:`stored_plans`, :func:`clear_wisdom`).
+
 Environment: ``PERSIAN_RUG_FWHT_TUNE`` (0/false/off: the fixed rule), ``PERSIAN_RUG_WISDOM`` (the
 wisdom file; default ``$XDG_CACHE_HOME/persian-rug/fwht-wisdom.json``, ``~/.cache`` without XDG).
 """
@@ -44,7 +47,7 @@ from pathlib import Path
 import torch
 
 __all__ = ["Plan", "fixed_plan", "candidate_plans", "measured_plan", "set_tuning", "tuning_enabled",
-           "wisdom_path", "forget_wisdom"]
+           "wisdom_path", "forget_wisdom", "stored_plans", "clear_wisdom"]
 
 # The fixed rule's largest group: a 32 x 32 dense pass (5 bits); above it the 2m flops per element
 # outgrow the saving of a pass on the machine it was tuned on.
@@ -143,6 +146,23 @@ def forget_wisdom() -> None:
     """Forget the plans held in memory (the file stays; it is read again on the next use)."""
     with _lock:
         _memory.clear()
+
+
+def stored_plans() -> dict:
+    """The wisdom file's entries, {key: {"groups", "chunk_elems", timings, "measured"}} ({} if none)."""
+    return _read_wisdom(wisdom_path())
+
+
+def clear_wisdom() -> bool:
+    """Delete the wisdom file and forget the plans in memory, so that every size is measured again (after
+    a search taken in a slow phase of a shared machine, say). True if there was a file."""
+    forget_wisdom()
+    path = wisdom_path()
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _cpu_model() -> str:

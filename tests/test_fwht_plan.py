@@ -246,3 +246,29 @@ def test_auto_is_torch_without_fht_cpu(monkeypatch):
         (fwht(xg) * v).sum().backward()
     torch.testing.assert_close(xg.grad.double(), torch.from_numpy(v.double().numpy() @ dense_hadamard(256)).expand(3, 256),
                                rtol=0, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_cli_measures_lists_and_clears(tmp_path, monkeypatch, capsys):
+    from numerics.__main__ import main
+
+    path = tmp_path / "w.json"
+    monkeypatch.setenv("PERSIAN_RUG_WISDOM", str(path))
+    monkeypatch.setenv("PERSIAN_RUG_FWHT_TUNE", "0")  # --measure measures even so
+    plan_mod.forget_wisdom()
+    try:
+        assert main(["fwht-plans", "--measure", "6,8", "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert listed["wisdom"] == str(path) and listed["tuning"] is False
+        keys = [plan_mod._key(6, torch.float32), plan_mod._key(8, torch.float32)]
+        assert set(plan_mod.stored_plans()) == set(keys) and all(k in listed for k in keys)
+        assert main(["fwht-plans", "--clear", "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["cleared"] is True
+        assert not path.exists() and plan_mod.stored_plans() == {}
+        assert main(["fwht-plans", "--measure", "40"]) == 2
+        assert "--measure takes log2 n in [1, 22], got 40" in capsys.readouterr().err
+    finally:
+        plan_mod.forget_wisdom()
+        plan_mod.set_tuning(None)
