@@ -34,6 +34,7 @@ wisdom file; default ``$XDG_CACHE_HOME/persian-rug/fwht-wisdom.json``, ``~/.cach
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import os
 import platform
@@ -165,8 +166,10 @@ def clear_wisdom() -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_model() -> str:
-    """The CPU's model name (lscpu's), which is what a plan is measured for."""
+    """The CPU's model name (lscpu's), which is what a plan is measured for; read once (every fwht call on
+    the pure-torch path looks its plan up by it)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
