@@ -47,6 +47,8 @@ from pathlib import Path
 
 import torch
 
+from ._validation import check_int
+
 __all__ = ["Plan", "fixed_plan", "candidate_plans", "measured_plan", "set_tuning", "tuning_enabled",
            "wisdom_path", "forget_wisdom", "stored_plans", "clear_wisdom"]
 
@@ -58,6 +60,8 @@ MAX_CHUNK_ELEMS = 1 << 22
 # Candidate passes: 1..6 bits (m = 64 costs 128 flops per element: never faster where measured).
 MAX_GROUP_BITS = 6
 MAX_CANDIDATES = 48
+# n = 2^k up to 2^30 (fwht's largest length that fits a machine)
+MAX_K = 30
 CHUNKS = (1 << 16, 1 << 18, 1 << 20, 1 << 22)
 # Elements per timed call of the search: large enough to leave the L2 cache, small enough to be quick.
 SEARCH_ELEMS = 1 << 22
@@ -73,6 +77,7 @@ class Plan:
 
 def fixed_plan(k: int) -> Plan:
     """The fixed rule for n = 2^k: ceil(k / 5) passes, sizes as equal as possible, larger ones first."""
+    k = check_int(k, "k", low=0, high=MAX_K)
     if k == 0:
         return Plan((), MAX_CHUNK_ELEMS)
     passes = -(-k // FIXED_GROUP_BITS)
@@ -86,6 +91,7 @@ def candidate_plans(k: int) -> list[tuple[int, ...]]:
     largest first (the stride-1 pass takes the largest group), at most one part of 1 bit, and at most
     ceil(k / 6) + 2 parts (the first 48 of them by number of passes); the fixed rule's groups are always
     among them."""
+    k = check_int(k, "k", low=0, high=MAX_K)
     if k == 0:
         return [()]
     most = -(-k // MAX_GROUP_BITS) + 2
@@ -258,6 +264,7 @@ def search(k: int, run_plan: Callable[[Plan], None], *, reps: int = 3) -> tuple[
 def measured_plan(k: int, dtype: torch.dtype, run_plan: Callable[[Plan], None]) -> Plan:
     """The plan for n = 2^k in dtype on this CPU: from memory, else from the wisdom file, else searched
     now (with ``run_plan``) and stored in both. The fixed rule when tuning is off."""
+    k = check_int(k, "k", low=0, high=MAX_K)
     if not tuning_enabled() or k <= 2:  # up to 4 x 4: one pass either way
         return fixed_plan(k)
     key = _key(k, dtype)

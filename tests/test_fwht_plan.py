@@ -70,6 +70,13 @@ def test_candidates_split_every_bit(k):
         assert g.count(1) <= 1 or k == 1 and g == (1,)
 
 
+@pytest.mark.parametrize("bad", [-1, 31, 2.5, "10", True])
+def test_bad_k_is_refused(bad):
+    for f in (plan_mod.fixed_plan, plan_mod.candidate_plans, lambda k: plan_mod.measured_plan(k, torch.float32, None)):
+        with pytest.raises(ValueError, match="k must be an integer"):
+            f(bad)
+
+
 @given(st.integers(1, 10), st.data())
 def test_every_candidate_plan_is_the_transform_within_its_rounding_bound(k, data):
     n = 2**k
